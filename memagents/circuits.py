@@ -1,0 +1,314 @@
+"""Circuits: NTM, DNC and a plain LSTM baseline behind one interface (docs/INTERFACES.md).
+
+    circuit = build_circuit("ntm", input_size=9, output_size=8)
+    state = circuit.initial_state(batch_size)          # immutable NamedTuple
+    logits, state = circuit(x_t, state)                 # (B, I) -> (B, O), pre-sigmoid, +-20
+    logits, state = circuit.unroll(inputs)              # (B, T, I) -> (B, T, O)
+
+A memory circuit is controller -> access -> output layer. The controller sees [x_t, r_{t-1}]; the
+access module turns the controller output into head parameters and returns r_t; the output layer
+sees [controller output, r_t]. `unroll` does the same maths as repeated `forward` calls but projects
+the inputs of all T steps before the loop and applies the output layer to all T steps after it,
+which removes two matmuls (and their backward) from every step.
+
+Shapes follow the legend in `memagents.addressing`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from memagents.access import DNCAccess, DNCAccessState, NTMAccess, NTMAccessState
+from memagents.controllers import (
+    FeedforwardState,
+    LSTMState,
+    build_controller,
+)
+
+__all__ = [
+    "CIRCUITS",
+    "DNC",
+    "LSTM",
+    "NTM",
+    "LSTMBaselineState",
+    "MemoryCircuitState",
+    "build_circuit",
+]
+
+
+class MemoryCircuitState(NamedTuple):
+    """controller: LSTMState or FeedforwardState; access: NTMAccessState or DNCAccessState."""
+
+    controller: LSTMState | FeedforwardState
+    access: NTMAccessState | DNCAccessState
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class _MemoryCircuit(nn.Module):
+    """Controller + access + output layer; subclasses build the access module."""
+
+    name = ""
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        access: NTMAccess | DNCAccess,
+        controller: str,
+        controller_size: int,
+        clip_value: float,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.output_size = output_size
+        self.clip_value = clip_value
+        self.controller = build_controller(
+            controller, input_size, access.reads_size, controller_size
+        )
+        self.access = access
+        self.output = nn.Linear(controller_size + access.reads_size, output_size)
+
+    # -- interface ---------------------------------------------------------------------------------
+
+    def initial_state(self, batch_size: int) -> MemoryCircuitState:
+        """The state before the first step, on the module's device and dtype."""
+        return MemoryCircuitState(
+            self.controller.initial_state(batch_size), self.access.initial_state(batch_size)
+        )
+
+    def forward(self, x: Tensor, state: MemoryCircuitState) -> tuple[Tensor, MemoryCircuitState]:
+        """One step: x (B, I) -> logits (B, O) clipped to +-clip_value, and the next state."""
+        output, reads, state = self._step(self.controller.project_inputs(x), state)
+        logits = self.output(torch.cat([output, reads.flatten(1)], -1))
+        return logits.clamp(-self.clip_value, self.clip_value), state
+
+    def unroll(
+        self, inputs: Tensor, state: MemoryCircuitState | None = None
+    ) -> tuple[Tensor, MemoryCircuitState]:
+        """Whole sequence: inputs (B, T, I) -> logits (B, T, O) and the final state."""
+        B, T, _ = inputs.shape
+        if state is None:
+            state = self.initial_state(B)
+        projected = self.controller.project_inputs(inputs).unbind(1)  # T x (B, 4C or C)
+        outputs, reads = [], []
+        for t in range(T):
+            output, read_vectors, state = self._step(projected[t], state)
+            outputs.append(output)
+            reads.append(read_vectors)
+        features = torch.cat([torch.stack(outputs, 1), torch.stack(reads, 1).flatten(2)], -1)
+        logits = self.output(features)  # (B, T, O)
+        return logits.clamp(-self.clip_value, self.clip_value), state
+
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- the step ----------------------------------------------------------------------------------
+
+    def _step(
+        self, projected_input: Tensor, state: MemoryCircuitState
+    ) -> tuple[Tensor, Tensor, MemoryCircuitState]:
+        """(B, 4C) projected input -> controller output (B, C), reads (B, R, W), next state."""
+        prev_reads = state.access.read_vectors.flatten(1)  # (B, R*W)
+        output, controller_state = self.controller.step(
+            projected_input, prev_reads, state.controller
+        )
+        reads, access_state = self.access(output, state.access)
+        return output, reads, MemoryCircuitState(controller_state, access_state)
+
+    # -- printing ----------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """A readable summary: sizes, the step's data flow and parameter counts."""
+        access = self.access
+        lines = [
+            f"{type(self).__name__} ({self.name}): {self.input_size} inputs -> "
+            f"{self.output_size} logits (clipped to +-{self.clip_value:g})",
+            f"  memory        {access.memory_size} slots x {access.word_size} words, "
+            f"{access.num_reads} read head(s), {access.num_writes} write head(s)",
+            f"  controller    {self.controller}  [x_t, r_(t-1)] -> h_t   "
+            f"params={_count(self.controller)}",
+            f"  access        {access.extra_repr()}   params={_count(access)}",
+            f"  output        {self.output}  [h_t, r_t] -> logits   params={_count(self.output)}",
+            f"  total params  {_count(self)}",
+        ]
+        return "\n".join(lines)
+
+
+class NTM(_MemoryCircuit):
+    """Neural Turing Machine (Graves, Wayne & Danihelka 2014).
+
+    Defaults are the paper's copy configuration: 128 x 20 memory, an LSTM controller of 100 units,
+    one read and one write head, shifts -1, 0, +1.
+    """
+
+    name = "ntm"
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        memory_size: int = 128,
+        word_size: int = 20,
+        num_reads: int = 1,
+        num_writes: int = 1,
+        shift_range: int = 1,
+        controller: str = "lstm",
+        controller_size: int = 100,
+        clip_value: float = 20.0,
+    ) -> None:
+        access = NTMAccess(
+            controller_size, memory_size, word_size, num_reads, num_writes, shift_range
+        )
+        super().__init__(input_size, output_size, access, controller, controller_size, clip_value)
+        self._config = dict(
+            memory_size=memory_size,
+            word_size=word_size,
+            num_reads=num_reads,
+            num_writes=num_writes,
+            shift_range=shift_range,
+            controller=controller,
+            controller_size=controller_size,
+            clip_value=clip_value,
+        )
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+
+class DNC(_MemoryCircuit):
+    """Differentiable Neural Computer (Graves et al. 2016).
+
+    Defaults are the seed's repeat-copy configuration: 16 x 16 memory, an LSTM controller of 64
+    units, four read heads and one write head.
+    """
+
+    name = "dnc"
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        memory_size: int = 16,
+        word_size: int = 16,
+        num_reads: int = 4,
+        num_writes: int = 1,
+        controller: str = "lstm",
+        controller_size: int = 64,
+        clip_value: float = 20.0,
+    ) -> None:
+        access = DNCAccess(controller_size, memory_size, word_size, num_reads, num_writes)
+        super().__init__(input_size, output_size, access, controller, controller_size, clip_value)
+        self._config = dict(
+            memory_size=memory_size,
+            word_size=word_size,
+            num_reads=num_reads,
+            num_writes=num_writes,
+            controller=controller,
+            controller_size=controller_size,
+            clip_value=clip_value,
+        )
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+
+class LSTMBaselineState(NamedTuple):
+    """hidden (L, B, C), cell (L, B, C) for L layers."""
+
+    hidden: Tensor
+    cell: Tensor
+
+
+class LSTM(nn.Module):
+    """A plain stacked LSTM with a linear output layer: the no-memory baseline.
+
+    Defaults follow the NTM paper's LSTM baseline (3 layers of 256). `unroll` runs the fused
+    torch.nn.LSTM; `forward` steps the same weights with torch.lstm_cell, layer by layer.
+    """
+
+    name = "lstm"
+
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        hidden_size: int = 256,
+        num_layers: int = 3,
+        clip_value: float = 20.0,
+    ) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.output_size = output_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.clip_value = clip_value
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.output = nn.Linear(hidden_size, output_size)
+
+    def initial_state(self, batch_size: int) -> LSTMBaselineState:
+        zeros = self.output.weight.new_zeros(self.num_layers, batch_size, self.hidden_size)
+        return LSTMBaselineState(zeros, zeros)
+
+    def forward(self, x: Tensor, state: LSTMBaselineState) -> tuple[Tensor, LSTMBaselineState]:
+        """One step: x (B, I) -> logits (B, O) and the next state."""
+        hiddens, cells = [], []
+        layer_input = x
+        for layer in range(self.num_layers):
+            hidden, cell = torch.lstm_cell(
+                layer_input,
+                (state.hidden[layer], state.cell[layer]),
+                getattr(self.lstm, f"weight_ih_l{layer}"),
+                getattr(self.lstm, f"weight_hh_l{layer}"),
+                getattr(self.lstm, f"bias_ih_l{layer}"),
+                getattr(self.lstm, f"bias_hh_l{layer}"),
+            )
+            hiddens.append(hidden)
+            cells.append(cell)
+            layer_input = hidden
+        logits = self.output(layer_input).clamp(-self.clip_value, self.clip_value)
+        return logits, LSTMBaselineState(torch.stack(hiddens), torch.stack(cells))
+
+    def unroll(
+        self, inputs: Tensor, state: LSTMBaselineState | None = None
+    ) -> tuple[Tensor, LSTMBaselineState]:
+        """inputs (B, T, I) -> logits (B, T, O) and the final state."""
+        if state is None:
+            state = self.initial_state(inputs.shape[0])
+        outputs, (hidden, cell) = self.lstm(inputs, tuple(state))
+        logits = self.output(outputs).clamp(-self.clip_value, self.clip_value)
+        return logits, LSTMBaselineState(hidden, cell)
+
+    def config(self) -> dict[str, Any]:
+        return dict(
+            hidden_size=self.hidden_size, num_layers=self.num_layers, clip_value=self.clip_value
+        )
+
+    def describe(self) -> str:
+        return (
+            f"LSTM (lstm): {self.input_size} inputs -> {self.output_size} logits "
+            f"(clipped to +-{self.clip_value:g})\n"
+            f"  core          {self.lstm}   params={_count(self.lstm)}\n"
+            f"  output        {self.output}   params={_count(self.output)}\n"
+            f"  total params  {_count(self)}"
+        )
+
+
+CIRCUITS: dict[str, type[nn.Module]] = {"ntm": NTM, "dnc": DNC, "lstm": LSTM}
+
+
+def build_circuit(name: str, input_size: int, output_size: int, **kwargs: Any) -> nn.Module:
+    """Build a circuit by name ("ntm", "dnc", "lstm"); kwargs override its defaults.
+
+    `build_circuit(c.name, c.input_size, c.output_size, **c.config())` rebuilds circuit `c`.
+    """
+    try:
+        cls = CIRCUITS[name]
+    except KeyError:
+        raise ValueError(f"unknown circuit {name!r}; choose from {sorted(CIRCUITS)}") from None
+    return cls(input_size, output_size, **kwargs)
