@@ -198,7 +198,7 @@ class BitSequenceVectorEnv(VectorEnv):
         self._predictions[rows, time] = np.where(active[:, None], predictions, 0)
         terminated = last & active
         self._time = time + active
-        self._needs_reset = terminated
+        self._needs_reset = terminated.copy()  # the returned flags stay untouched
 
         ended = np.flatnonzero(terminated)
         end_info: dict[str, Any] = {}

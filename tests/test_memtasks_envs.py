@@ -198,10 +198,12 @@ def test_probability_actions_are_thresholded_at_one_half():
     assert total == 1.0 and info["is_perfect"]
     total, info = _play(env, lambda target, t, mask: target > 0.5, {"length": 3})  # bools
     assert info["is_perfect"]
-    # Exactly 0.5 is a 0; a (float) all-0.5 prediction gets every 1-bit wrong.
+    # Exactly 0.5 is a 0: an all-0.5 prediction gets exactly the scored 1-bits wrong.
+    unwrapped = env.unwrapped
     _, info = _play(env, lambda target, t, mask: np.full(4, 0.5), {"length": 3})
-    observation, first = env.reset(seed=3, options={"length": 3})
-    assert info["bit_errors"] > 0
+    episode = unwrapped._episode
+    ones_scored = int((episode.targets[0] * episode.mask[0, :, None]).sum())
+    assert ones_scored > 0 and info["bit_errors"] == ones_scored
 
 
 @pytest.mark.parametrize("env_id", memtasks.TASK_IDS)
