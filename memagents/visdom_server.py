@@ -174,7 +174,16 @@ def _npm_pack(specs: Sequence[str], destination: Path, npm: str) -> dict[str, Pa
             f"`{npm}` not found: the visdom web assets come from the npm registry. Install Node.js "
             "and npm (Debian: `apt-get install nodejs npm`), or pass the npm executable."
         )
-    command = [executable, "pack", "--json", "--pack-destination", str(destination), *specs]
+    # --prefer-offline: packages already in npm's cache are not fetched again.
+    command = [
+        executable,
+        "pack",
+        "--json",
+        "--prefer-offline",
+        "--pack-destination",
+        str(destination),
+    ]
+    command += specs
     result = subprocess.run(
         command, cwd=destination, capture_output=True, text=True, check=False, timeout=600
     )

@@ -1,0 +1,93 @@
+"""Shared fixtures: a real visdom server on a free local port.
+
+Tests that use ``visdom_server`` are marked ``visdom`` automatically. The server's web assets are
+installed from the npm registry the first time (about 5 s, then never again on that machine); a
+machine without them and without npm skips these tests, unless ``MEMAGENTS_REQUIRE_BROWSER=1``
+(set in CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+REQUIRE_BROWSER = os.environ.get("MEMAGENTS_REQUIRE_BROWSER") == "1"
+"""CI sets MEMAGENTS_REQUIRE_BROWSER=1: what would be skipped for lack of tools fails instead."""
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the test for a missing tool, or fail if CI requires it (MEMAGENTS_REQUIRE_BROWSER=1)."""
+    if REQUIRE_BROWSER:
+        pytest.fail(f"{reason} (required: MEMAGENTS_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+class VisdomServer(NamedTuple):
+    """A running visdom server, as the ``visdom_server`` fixture yields it."""
+
+    server: str
+    """Address without port, for ``Plotter(server=...)`` / ``visdom.Visdom(server=...)``."""
+    port: int
+    url: str
+    """``server:port``: the dashboard."""
+    env_path: Path
+    """Where it saves environments."""
+    log_path: Path
+    """Its stdout and stderr."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "visdom_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.visdom)
+
+
+@pytest.fixture(scope="session")
+def visdom_assets() -> Path:
+    """visdom's static folder, with the dashboard's web assets installed (once per machine)."""
+    pytest.importorskip("visdom", reason="visdom is not installed (pip install -e .[agents])")
+    from memagents.visdom_server import install_assets, missing_assets
+
+    missing = missing_assets()
+    if missing and shutil.which("npm") is None:
+        skip_or_fail(
+            "visdom's web assets are not installed and npm is absent: run "
+            "`python scripts/visdom_server.py --install-only` on a machine with npm"
+        )
+    return install_assets()
+
+
+@pytest.fixture(scope="session")
+def visdom_server(
+    visdom_assets: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[VisdomServer]:
+    """A real visdom server in a subprocess on a free 127.0.0.1 port, stopped after the session."""
+    from memagents.visdom_server import (
+        free_port,
+        server_url,
+        spawn_server,
+        stop_server,
+        wait_for_server,
+    )
+
+    directory = tmp_path_factory.mktemp("visdom")
+    env_path, log_path = directory / "envs", directory / "server.log"
+    for _ in range(3):  # another process may take the free port before the server binds it
+        port = free_port()
+        process = spawn_server(port, env_path, log_path=log_path)
+        try:
+            wait_for_server(server_url(port), timeout=30.0, process=process)
+            break
+        except (RuntimeError, TimeoutError):
+            stop_server(process)
+    else:
+        pytest.fail(f"no visdom server started; its log:\n{log_path.read_text()[-3000:]}")
+    try:
+        yield VisdomServer("http://localhost", port, server_url(port), env_path, log_path)
+    finally:
+        stop_server(process)
