@@ -2,9 +2,11 @@
 
 The vector env keeps a padded buffer of B whole episodes drawn from the task's batch sampler,
 inputs (B, Tcap, I), targets (B, Tcap, O), mask (B, Tcap), and a time index per env. A step
-gathers row b at time t[b] for every env; when envs reset, one sampler call draws new episodes for
-just those rows. Each row is padded with zeros and mask 0 after its episode's end, which is also
-how the zero observation, zero target and mask 0.0 of the last step come about.
+gathers row b at time t[b] for every env. `reset()` fills the buffer with one sampler call of B
+episodes; an autoreset loads just the ended rows, from a pool of episodes that one sampler call
+fills (4 * B at a time), so the sampler's fixed cost is not paid on every step. Each row is padded
+with zeros and mask 0 after its episode's end, which is also how the zero observation, zero target
+and mask 0.0 of the last step come about.
 
 Semantics are those of B single envs in a `gymnasium.vector.SyncVectorEnv`: the same info keys,
 batched the Gymnasium way (`info["target"]` (B, O), `info["mask"]` (B,) float32,
@@ -40,7 +42,7 @@ from memtasks.envs.base import (
 )
 from memtasks.envs.copy import CopyTask
 from memtasks.envs.repeat_copy import RepeatCopyTask
-from memtasks.sampling import check_int
+from memtasks.sampling import TaskBatch, check_int
 
 
 def _check_autoreset_mode(autoreset_mode: AutoresetMode | str) -> AutoresetMode:
@@ -90,6 +92,9 @@ class BitSequenceVectorEnv(VectorEnv):
         self._needs_reset = np.ones(batch, dtype=bool)  # episode over, not yet reset
         self._scorer = Scorer(reward_mode, batch, task.output_size)
         self._started = False
+        self._pool: TaskBatch | None = None
+        self._pool_next = 0
+        self._pool_size = max(4 * batch, 64)
 
     def _allocate(self, capacity: int) -> None:
         """(Re)allocate the episode buffers with room for `capacity` steps."""
@@ -109,23 +114,46 @@ class BitSequenceVectorEnv(VectorEnv):
         self._mask = np.pad(self._mask, ((0, 0), (0, extra)))
         self._predictions = np.pad(self._predictions, ((0, 0), (0, extra), (0, 0)))
 
-    def _start_episodes(self, rows: np.ndarray, pinned: dict[str, int]) -> None:
-        """Draw new episodes for `rows` (k,) from the task's sampler: one call for all of them."""
-        batch = self.task.sample(self.np_random, rows.shape[0], **pinned)
+    def _start_episodes(self, rows: np.ndarray, batch: TaskBatch) -> None:
+        """Load the episodes of `batch` (k whole episodes) into `rows` (k,) and start them."""
         num_steps = batch.inputs.shape[1]
         self._grow(num_steps + 1)  # + 1: the zero step returned with the last step
-        for buffer, values in (
-            (self._inputs, batch.inputs),
-            (self._targets, batch.targets),
-            (self._mask, batch.mask),
-        ):
-            buffer[rows] = 0
-            buffer[rows, :num_steps] = values
-        self._predictions[rows] = 0
+        buffers = (self._inputs, self._targets, self._mask)
+        if num_steps + 1 == self._inputs.shape[1]:  # padded to capacity (the pool): one copy
+            for buffer, values in zip(buffers, batch[:3], strict=True):
+                buffer[rows, :num_steps] = values
+        else:
+            for buffer, values in zip(buffers, batch[:3], strict=True):
+                buffer[rows] = 0
+                buffer[rows, :num_steps] = values
+        if self.render_mode is not None:
+            self._predictions[rows] = 0
         self._lengths[rows] = batch.lengths
         self._time[rows] = 0
         self._needs_reset[rows] = False
         self._scorer.start(rows, batch.mask)
+
+    def _autoreset_episodes(self, count: int) -> TaskBatch:
+        """`count` new episodes from the training range for autoresets.
+
+        They come from a pool that one sampler call fills with `pool_size` episodes, padded to the
+        buffer's capacity, so the sampler's fixed cost is paid once per many resets.
+        """
+        pool = self._pool
+        if pool is None or self._pool_next + count > pool.lengths.shape[0]:
+            pool = self.task.sample(self.np_random, max(self._pool_size, count))
+            # Pad to the capacity less the last step, which no episode uses: it stays zero.
+            extra = self._inputs.shape[1] - 1 - pool.inputs.shape[1]
+            pool = TaskBatch(
+                np.pad(pool.inputs, ((0, 0), (0, extra), (0, 0))),
+                np.pad(pool.targets, ((0, 0), (0, extra), (0, 0))),
+                np.pad(pool.mask, ((0, 0), (0, extra))),
+                pool.lengths,
+            )
+            self._pool, self._pool_next = pool, 0
+        taken = slice(self._pool_next, self._pool_next + count)
+        self._pool_next += count
+        return TaskBatch(*(values[taken] for values in pool))
 
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         """Fresh arrays: the observations x_t of every env and their target/mask info."""
@@ -152,11 +180,13 @@ class BitSequenceVectorEnv(VectorEnv):
         super().reset(seed=seed)
         pinned = self.task.parse_options(options)
         reset_mask = (options or {}).get("reset_mask")
+        batch = self.num_envs
         if reset_mask is None:
             capacity = max(self.task.max_episode_length(), self.task.max_episode_length(**pinned))
             if capacity + 1 != self._inputs.shape[1]:
                 self._allocate(capacity + 1)
-            self._start_episodes(self._rows, pinned)
+            self._pool = None  # the stream after reset(seed) depends on the seed alone
+            self._start_episodes(self._rows, self.task.sample(self.np_random, batch, **pinned))
             self._started = True
             return self._observe()
 
@@ -168,7 +198,8 @@ class BitSequenceVectorEnv(VectorEnv):
             )
         if not self._started:
             raise RuntimeError("call reset() without a reset_mask first")
-        self._start_episodes(np.flatnonzero(reset_mask), pinned)
+        rows = np.flatnonzero(reset_mask)
+        self._start_episodes(rows, self.task.sample(self.np_random, rows.shape[0], **pinned))
         observations, info = self._observe()
         info["_target"] = reset_mask.copy()
         info["_mask"] = reset_mask.copy()
@@ -195,7 +226,8 @@ class BitSequenceVectorEnv(VectorEnv):
         rewards = self._scorer.score(
             predictions, self._targets[rows, time], self._mask[rows, time], last, active
         )
-        self._predictions[rows, time] = np.where(active[:, None], predictions, 0)
+        if self.render_mode is not None:
+            self._predictions[rows, time] = np.where(active[:, None], predictions, 0)
         terminated = last & active
         self._time = time + active
         self._needs_reset = terminated.copy()  # the returned flags stay untouched
@@ -215,7 +247,7 @@ class BitSequenceVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             restarting = np.flatnonzero(resetting)
             if restarting.size:
-                self._start_episodes(restarting, {})
+                self._start_episodes(restarting, self._autoreset_episodes(restarting.size))
             observations, info = self._observe()
             info.update(end_info)
         elif self.autoreset_mode == AutoresetMode.SAME_STEP:
@@ -234,7 +266,7 @@ class BitSequenceVectorEnv(VectorEnv):
                     "_mask": terminated.copy(),
                     **end_info,
                 }
-                self._start_episodes(ended, {})
+                self._start_episodes(ended, self._autoreset_episodes(ended.size))
                 observations, info = self._observe()
                 info.update(
                     final_obs=final_obs,
