@@ -268,3 +268,25 @@ def test_sync_vector_env_over_single_envs_works_with_the_same_loop():
     steps, finals = _whole_episodes(env, seed=0)
     assert finals == [(0, True)] * 3
     assert all(len(episode) % 2 == 1 for episode in steps)
+
+
+def test_autoresets_load_the_samplers_next_batch_in_order():
+    """After reset(seed=s)'s batch of B, autoresets take the episodes of the sampler's next call
+    (a pool of max(4 * B, 64)) in order; envs ending on the same step in env order."""
+    rng = np.random.default_rng(5)
+    first = sample_copy(rng, 2, bits=3, max_length=4)
+    pool = sample_copy(rng, 64, bits=3, max_length=4)
+    env = CopyVectorEnv(num_envs=2, bits=3, max_length=4)
+    observations, info = env.reset(seed=5)
+    np.testing.assert_array_equal(observations, first.inputs[:, 0])
+    restarts = []  # (first observation, whole episode loaded) in the order of the autoresets
+    while len(restarts) < 3:
+        observations, _, _, _, info = env.step(info["target"])
+        restarts += [
+            (observations[b], env._inputs[b, : env._lengths[b]].copy(), env._lengths[b])
+            for b in np.flatnonzero(env._time == 0)
+        ]
+    for k, (observation, inputs, length) in enumerate(restarts[:3]):
+        assert length == pool.lengths[k]
+        np.testing.assert_array_equal(observation, pool.inputs[k, 0])
+        np.testing.assert_array_equal(inputs, pool.inputs[k, :length])
