@@ -133,6 +133,8 @@ class Plotter:
         a series name not seen before starts a new curve in it. Non-finite values are kept as NaN
         (a gap in the curve).
         """
+        if not ys:
+            return
         x = float(x)
         ys = {name: _finite_or_nan(value) for name, value in ys.items()}
         curves = self._curves.get(win)
@@ -143,7 +145,7 @@ class Plotter:
             xs, values = curves.series.setdefault(name, ([], []))
             xs.append(x)
             values.append(value)
-        if self._visdom is None or not ys:
+        if self._visdom is None:
             return
         if created:
             names = list(ys)

@@ -7,6 +7,8 @@ import json
 import logging
 import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +116,17 @@ def test_odd_input_is_handled(tmp_path):
         plotter.heatmap("vector", np.zeros(3))
     paths = plotter.save_pngs()
     assert [path.name for path in paths] == ["weights_read_0.png", "bits.png"]
+
+
+def test_importing_the_plotter_loads_neither_torch_nor_visdom_nor_matplotlib():
+    code = (
+        "import sys, memagents.plotting\n"
+        "print(sorted({'torch', 'visdom', 'matplotlib'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def window(server, env: str, win: str) -> list[dict]:
