@@ -7,8 +7,9 @@ the module. Shapes follow the legend in `memagents.addressing`.
 
 Initial state (see `NTMAccess.initial_state` and `DNCAccess.initial_state` for the reasoning):
 - NTM: memory a small constant (1e-6), initial read vectors and head weights learned
-  (tanh / softmax of parameters), the combination Collier & Beel (2018, "Implementing Neural Turing
-  Machines") found to converge fastest and most reliably on copy, repeat-copy and associative recall.
+  (tanh / softmax of parameters), the combination Collier & Beel (2018, "Implementing Neural
+  Turing Machines") found to converge fastest and most reliably on copy, repeat-copy and
+  associative recall.
 - DNC: memory the same small constant, every weighting, the usage, the link and the precedence zero,
   as in deepmind/dnc. Zero write weights matter: the seed's one-hot-at-slot-0 weights marked slot 0
   as used before anything was written to it.
@@ -60,7 +61,8 @@ class NTMAccess(nn.Module):
     All R read and H write heads address the previous memory M_{t-1} together (K = R + H rows of
     every addressing op); read heads read M_{t-1}, then the write heads erase and add.
 
-    Interface layout (one linear layer of the controller output), K = R + H, S = 2 * shift_range + 1:
+    Interface layout (one linear layer of the controller output), K = R + H,
+    S = 2 * shift_range + 1:
         keys K*W | add vectors H*W | sigmoid: gates K, erase vectors H*W
         | oneplus: strengths K, gammas K | shift logits K*S
     """
@@ -183,7 +185,12 @@ class DNCAccess(nn.Module):
         keys K*W (read heads then write heads) | write vectors H*W
         | sigmoid: erase vectors H*W, free gates R, allocation gates H, write gates H
         | oneplus: strengths K | read-mode logits R*(2H+1) [backward x H, forward x H, content]
+
+    `stop_usage_gradient` (True, as deepmind/dnc): usage is not differentiated through the previous
+    write weights. Tests set it False to compare the step against numerical gradients.
     """
+
+    stop_usage_gradient = True
 
     def __init__(
         self,
@@ -262,10 +269,12 @@ class DNCAccess(nn.Module):
         write_gates = gated[:, H * W + R + H :]
         keys = keys.view(B, R + H, W)
 
-        # Usage is not differentiated through the write weights (as in deepmind/dnc).
+        prev_write_weights = prev_state.write_weights
+        if self.stop_usage_gradient:
+            prev_write_weights = prev_write_weights.detach()
         usage = A.update_usage(
             prev_state.usage,
-            prev_state.write_weights.detach(),
+            prev_write_weights,
             free_gates,
             prev_state.read_weights,
         )

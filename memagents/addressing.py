@@ -12,10 +12,11 @@ Dimension legend (used in every docstring and shape comment of `memagents`):
     S  shift kernel size (2 * shift_range + 1)
     C  controller size       I  input size       O  output size
 
-Numerical care: cosine similarity uses sqrt(|x|^2 + eps) norms so that zero memory and zero keys give
-finite values *and* finite gradients; sharpening is done in log space (softmax(gamma * log(w + eps)))
-so it can neither underflow to 0/0 nor raise 0 to a learned power; allocation rescales usage into
-[eps, 1] as the DNC reference does so the exclusive cumulative product never multiplies exact zeros.
+Numerical care: cosine similarity uses sqrt(|x|^2 + eps) norms so that zero memory and zero keys
+give finite values *and* finite gradients; sharpening is done in log space
+(softmax(gamma * log(w + eps))) so it can neither underflow to 0/0 nor raise 0 to a learned power;
+allocation rescales usage into [eps, 1] as the DNC reference does so the exclusive cumulative
+product never multiplies exact zeros.
 
 References: Graves, Wayne & Danihelka 2014 (NTM, section 3.3), Graves et al. 2016 (DNC, Methods),
 and the structure (not the code) of deepmind/dnc `addressing.py`.

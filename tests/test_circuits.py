@@ -1,0 +1,311 @@
+"""Circuits: the interface of docs/INTERFACES.md, step == unroll, batch independence, gradients,
+numerical safety, devices and dtypes, and that tiny NTM/DNC models can fit a small copy batch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from memagents.access import DNCAccessState, NTMAccessState
+from memagents.circuits import CIRCUITS, LSTM, build_circuit
+
+TINY = {
+    "ntm": dict(memory_size=8, word_size=4, controller_size=8),
+    "dnc": dict(memory_size=6, word_size=4, num_reads=2, controller_size=8),
+    "lstm": dict(hidden_size=8, num_layers=2),
+}
+TINY_VARIANTS = [
+    ("ntm", TINY["ntm"]),
+    ("ntm", dict(TINY["ntm"], num_reads=2, num_writes=2, shift_range=2)),
+    ("ntm", dict(TINY["ntm"], controller="feedforward")),
+    ("dnc", TINY["dnc"]),
+    ("dnc", dict(TINY["dnc"], num_writes=2)),
+    ("dnc", dict(TINY["dnc"], controller="feedforward")),
+    ("lstm", TINY["lstm"]),
+]
+IDS = [f"{name}-{i}" for i, (name, _) in enumerate(TINY_VARIANTS)]
+INPUT_SIZE, OUTPUT_SIZE = 5, 4
+
+
+def tiny(name: str, dtype=torch.float64, seed: int = 0, **kwargs):
+    torch.manual_seed(seed)
+    return build_circuit(name, INPUT_SIZE, OUTPUT_SIZE, **kwargs).to(dtype)
+
+
+def inputs(batch: int, steps: int, dtype=torch.float64, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, steps, INPUT_SIZE, generator=generator, dtype=dtype)
+
+
+def flat_state(state) -> list[torch.Tensor]:
+    """Every tensor of a (nested) state NamedTuple."""
+    if isinstance(state, torch.Tensor):
+        return [state]
+    return [t for part in state for t in flat_state(part)]
+
+
+# -- interface ---------------------------------------------------------------------------------
+
+
+def test_registry_names_and_defaults():
+    assert set(CIRCUITS) == {"ntm", "dnc", "lstm"}
+    for name, cls in CIRCUITS.items():
+        assert cls.name == name
+    ntm = build_circuit("ntm", 9, 8)
+    assert (ntm.access.memory_size, ntm.access.word_size) == (128, 20)
+    assert (ntm.access.num_reads, ntm.access.num_writes, ntm.access.shift_range) == (1, 1, 1)
+    assert ntm.controller.hidden_size == 100
+    dnc = build_circuit("dnc", 6, 5)
+    assert (dnc.access.memory_size, dnc.access.word_size) == (16, 16)
+    assert (dnc.access.num_reads, dnc.access.num_writes) == (4, 1)
+    assert dnc.controller.hidden_size == 64
+    with pytest.raises(ValueError, match="unknown circuit"):
+        build_circuit("gru", 1, 1)
+    with pytest.raises(ValueError, match="unknown controller"):
+        build_circuit("ntm", 1, 1, controller="gru")
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TINY_VARIANTS, ids=IDS)
+def test_interface_shapes_and_immutable_state(name, kwargs):
+    circuit = tiny(name, **kwargs)
+    state = circuit.initial_state(3)
+    assert isinstance(state, tuple) and hasattr(state, "_fields")
+    with pytest.raises(AttributeError):
+        state.controller = None  # NamedTuple: immutable
+    logits, next_state = circuit(inputs(3, 1)[:, 0], state)
+    assert logits.shape == (3, OUTPUT_SIZE)
+    assert type(next_state) is type(state)
+    logits, final = circuit.unroll(inputs(3, 4))
+    assert logits.shape == (3, 4, OUTPUT_SIZE)
+    if name != "lstm":
+        access = final.access
+        N, W = kwargs["memory_size"], kwargs["word_size"]
+        R, H = kwargs.get("num_reads", circuit.access.num_reads), kwargs.get("num_writes", 1)
+        assert access.memory.shape == (3, N, W)
+        assert access.read_weights.shape == (3, R, N)
+        assert access.write_weights.shape == (3, H, N)
+        assert access.read_vectors.shape == (3, R, W)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TINY_VARIANTS, ids=IDS)
+def test_config_rebuilds_the_same_circuit(name, kwargs):
+    circuit = tiny(name, **kwargs)
+    rebuilt = build_circuit(circuit.name, INPUT_SIZE, OUTPUT_SIZE, **circuit.config()).double()
+    rebuilt.load_state_dict(circuit.state_dict())  # same parameter names and shapes
+    x = inputs(2, 3)
+    torch.testing.assert_close(rebuilt.unroll(x)[0], circuit.unroll(x)[0])
+
+
+def test_logits_are_clipped():
+    circuit = tiny("ntm", **TINY["ntm"])
+    with torch.no_grad():
+        circuit.output.bias.fill_(1e3)
+    logits, _ = circuit.unroll(inputs(2, 3))
+    assert logits.max().item() == 20.0
+    step_logits, _ = circuit(inputs(2, 1)[:, 0], circuit.initial_state(2))
+    assert step_logits.max().item() == 20.0
+
+
+def test_describe_and_repr_show_the_structure():
+    ntm, dnc, lstm = build_circuit("ntm", 9, 8), build_circuit("dnc", 6, 5), LSTM(9, 8)
+    text = ntm.describe()
+    assert "128 slots x 20 words" in text and "LSTMController" in text
+    assert f"total params  {sum(p.numel() for p in ntm.parameters())}" in text
+    assert "memory=128x20" in repr(ntm) and "interface" in repr(ntm)
+    assert "16 slots x 16 words, 4 read head(s), 1 write head(s)" in dnc.describe()
+    assert "read modes" in repr(dnc)
+    assert "LSTM(9, 256, num_layers=3" in lstm.describe()
+
+
+# -- equivalences ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TINY_VARIANTS, ids=IDS)
+def test_step_by_step_equals_unroll(name, kwargs):
+    circuit = tiny(name, **kwargs)
+    x = inputs(3, 6)
+    unrolled, unrolled_state = circuit.unroll(x)
+    state = circuit.initial_state(3)
+    stepped = []
+    for t in range(x.shape[1]):
+        logits, state = circuit(x[:, t], state)
+        stepped.append(logits)
+    torch.testing.assert_close(torch.stack(stepped, 1), unrolled)
+    for a, b in zip(flat_state(state), flat_state(unrolled_state), strict=True):
+        torch.testing.assert_close(a, b)
+    # Unrolling in two halves, passing the state on, is the same again.
+    first, mid_state = circuit.unroll(x[:, :2])
+    second, _ = circuit.unroll(x[:, 2:], mid_state)
+    torch.testing.assert_close(torch.cat([first, second], 1), unrolled)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TINY_VARIANTS, ids=IDS)
+def test_batch_equals_batches_of_one(name, kwargs):
+    circuit = tiny(name, **kwargs)
+    x = inputs(4, 5)
+    batched, _ = circuit.unroll(x)
+    singles = torch.cat([circuit.unroll(x[b : b + 1])[0] for b in range(4)])
+    torch.testing.assert_close(batched, singles)
+
+
+# -- gradients and numerical safety ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TINY_VARIANTS[:6], ids=IDS[:6])
+def test_gradcheck_whole_step(name, kwargs):
+    """Numerical vs analytic gradient of two whole steps w.r.t. the inputs and all parameters."""
+    circuit = tiny(name, **kwargs)
+    if name == "dnc":
+        circuit.access.stop_usage_gradient = False  # else analytic != numerical by design
+    x = inputs(2, 2).requires_grad_()
+    names = [n for n, _ in circuit.named_parameters()]
+    values = [p.detach().clone().requires_grad_() for p in circuit.parameters()]
+    wrapper = _Unroll(circuit)
+
+    def unroll(x, *values):
+        overrides = {"circuit." + n: v for n, v in zip(names, values, strict=True)}
+        return torch.func.functional_call(wrapper, overrides, (x,))
+
+    assert torch.autograd.gradcheck(unroll, (x, *values), eps=1e-6, atol=1e-5, fast_mode=True)
+
+
+class _Unroll(torch.nn.Module):
+    """`unroll` as a module call (logits only), for torch.func.functional_call."""
+
+    def __init__(self, circuit):
+        super().__init__()
+        self.circuit = circuit
+
+    def forward(self, x):
+        return self.circuit.unroll(x)[0]
+
+
+@pytest.mark.parametrize("name", ["ntm", "dnc"])
+def test_finite_with_zero_memory_and_huge_interface(name):
+    """Zero memory, zero/huge head parameters: outputs and gradients stay finite."""
+    circuit = tiny(name, dtype=torch.float32, **TINY[name])
+    for scale in (0.0, 1e4):
+        with torch.no_grad():
+            circuit.access.interface.weight.fill_(scale)
+            circuit.access.interface.bias.fill_(scale)
+        state = circuit.initial_state(2)
+        access = state.access._replace(memory=torch.zeros_like(state.access.memory))
+        state = state._replace(access=access)
+        logits, final = circuit.unroll(inputs(2, 5, torch.float32), state)
+        loss = logits.square().sum() + sum(t.sum() for t in flat_state(final))
+        circuit.zero_grad()
+        loss.backward()
+        assert torch.isfinite(logits).all()
+        for t in flat_state(final):
+            assert torch.isfinite(t).all()
+        for n, p in circuit.named_parameters():
+            assert p.grad is None or torch.isfinite(p.grad).all(), n
+
+
+# -- initial state, dtypes, devices ----------------------------------------------------------------
+
+
+def test_initial_states():
+    ntm = tiny("ntm", **TINY["ntm"])
+    access = ntm.initial_state(2).access
+    assert isinstance(access, NTMAccessState)
+    torch.testing.assert_close(access.memory, torch.full_like(access.memory, 1e-6))
+    torch.testing.assert_close(access.read_weights.sum(-1), torch.ones(2, 1, dtype=torch.float64))
+    assert access.read_weights.requires_grad  # learned initial weights
+    assert access.read_vectors.requires_grad  # learned initial read vectors
+    torch.testing.assert_close(access.read_weights[0], access.read_weights[1])
+    dnc = tiny("dnc", **TINY["dnc"])
+    access = dnc.initial_state(2).access
+    assert isinstance(access, DNCAccessState)
+    for field in ("read_weights", "write_weights", "usage", "link", "precedence", "read_vectors"):
+        assert not getattr(access, field).any(), field
+    # The first write of a fresh DNC with the allocation gate open goes to slot 0.
+    with torch.no_grad():
+        dnc.access.interface.weight.zero_()
+        dnc.access.interface.bias.fill_(20.0)  # all gates ~1, strong keys
+    _, state = dnc(inputs(2, 1)[:, 0], dnc.initial_state(2))
+    assert state.access.write_weights[:, 0].argmax(-1).tolist() == [0, 0]
+    assert state.access.write_weights[:, 0, 0].min() > 0.99
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["ntm", "dnc", "lstm"])
+def test_dtypes(name, dtype):
+    circuit = tiny(name, dtype=dtype, **TINY[name])
+    logits, state = circuit.unroll(inputs(2, 3, dtype))
+    assert logits.dtype == dtype
+    assert all(t.dtype == dtype for t in flat_state(state))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["ntm", "dnc", "lstm"])
+def test_cuda_matches_cpu(name):
+    circuit = tiny(name, **TINY[name])
+    x = inputs(3, 4)
+    cpu_logits, _ = circuit.unroll(x)
+    gpu = circuit.to("cuda")
+    gpu_logits, gpu_state = gpu.unroll(x.cuda())
+    assert all(t.device.type == "cuda" for t in flat_state(gpu_state))
+    gpu_logits.sum().backward()
+    torch.testing.assert_close(gpu_logits.cpu(), cpu_logits)
+    stepped, _ = gpu(x[:, 0].cuda(), gpu.initial_state(3))
+    torch.testing.assert_close(stepped.cpu(), cpu_logits[:, 0])
+
+
+# -- learning --------------------------------------------------------------------------------------
+
+
+def copy_batch(batch: int, bits: int, min_length: int, max_length: int, seed: int = 0):
+    """A copy batch: inputs (B, T, bits + 1), targets (B, T, bits), mask (B, T), T = 2 * max + 1.
+
+    The sequence comes first, then a delimiter on the extra channel, then the model must output
+    the sequence while the input is silent.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    T = 2 * max_length + 1
+    x = torch.zeros(batch, T, bits + 1)
+    y = torch.zeros(batch, T, bits)
+    mask = torch.zeros(batch, T)
+    for b in range(batch):
+        length = int(torch.randint(min_length, max_length + 1, (1,), generator=generator))
+        sequence = torch.randint(0, 2, (length, bits), generator=generator).float()
+        x[b, :length, :bits] = sequence
+        x[b, length, bits] = 1.0
+        y[b, length + 1 : 2 * length + 1] = sequence
+        mask[b, length + 1 : 2 * length + 1] = 1.0
+    return x, y, mask
+
+
+def steps_to_fit_copy(circuit, max_steps: int, lr: float = 1e-2) -> tuple[int, float]:
+    """Adam on one fixed copy batch until it has no bit errors: (steps taken, loss then)."""
+    x, y, mask = copy_batch(8, bits=4, min_length=3, max_length=5)
+    optimizer = torch.optim.Adam(circuit.parameters(), lr=lr)
+    for step in range(max_steps):
+        logits, _ = circuit.unroll(x)
+        loss = F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(-1) * mask
+        loss = loss.sum() / mask.sum()
+        bit_errors = int((((logits > 0).float() != y).float().sum(-1) * mask).sum())
+        if bit_errors == 0:
+            return step, loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(circuit.parameters(), 10.0)
+        optimizer.step()
+    return max_steps, loss.item()
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("ntm", dict(memory_size=12, word_size=6, controller_size=32)),
+        ("dnc", dict(memory_size=8, word_size=6, num_reads=1, controller_size=32)),
+    ],
+)
+def test_tiny_memory_circuits_fit_a_copy_batch(name, kwargs):
+    """Lengths 3-5 of 4 bits, batch 8: all bits right within 350 Adam steps (~200 in practice)."""
+    torch.manual_seed(0)
+    circuit = build_circuit(name, 5, 4, **kwargs)
+    steps, loss = steps_to_fit_copy(circuit, max_steps=350)
+    assert steps < 350, f"still bit errors after {steps} steps (loss {loss:.3f})"
+    assert loss < 0.35
