@@ -1,0 +1,246 @@
+"""The supervised agent: rolls whole episodes from a vector env and learns the masked targets.
+
+Shapes: B batch (episodes in parallel), T time steps, I input size, O output size.
+
+An episode is rolled the memtasks way (see docs/INTERFACES.md): the info returned with
+observation ``x_t`` holds its ``target`` and ``mask``; the circuit's prediction for ``x_t`` is fed
+back to the env as the action. Episodes in a batch may have different lengths: the rollout steps
+until every sub-env has terminated once, and every step after a sub-env's own end gets mask 0
+(with the default next-step autoreset, those steps belong to the sub-env's next episode and are
+ignored).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LN2 = math.log(2.0)
+
+
+class Rollout(NamedTuple):
+    """One batch of whole episodes."""
+
+    inputs: torch.Tensor  # (B, T, I)
+    targets: torch.Tensor  # (B, T, O)
+    mask: torch.Tensor  # (B, T): 1 on scored steps of each episode, 0 elsewhere
+    logits: torch.Tensor  # (B, T, O)
+    lengths: torch.Tensor  # (B,): steps of each episode
+    states: list | None  # circuit state after each step, when asked for
+
+
+class BatchMetrics(NamedTuple):
+    """Figures as the field reports them, per sequence, averaged over the batch."""
+
+    loss_bits: float  # masked cross-entropy summed over scored bits, in bits
+    bit_errors: float  # wrong bits on scored steps
+    perfect: float  # fraction of sequences with no wrong bit
+    num_sequences: int  # sequences the figures average over
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the step's update was not applied."""
+
+
+def make_envs(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None):
+    """``gymnasium.make_vec`` with the env's native vector entry point when it has one."""
+    import memtasks  # noqa: F401  (registers the memtasks ids)
+
+    env_kwargs = dict(env_kwargs or {})
+    spec = gym.spec(env_id)
+    mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **env_kwargs)
+
+
+def env_sizes(envs) -> tuple[int, int]:
+    """(input size I, output size O) of a vector env that follows the memtasks convention."""
+    obs_shape = envs.single_observation_space.shape
+    action_space = envs.single_action_space
+    if obs_shape is None or len(obs_shape) != 1:
+        raise ValueError(f"expected flat observations (I,), got shape {obs_shape}")
+    if not isinstance(action_space, gym.spaces.MultiBinary) or len(action_space.shape) != 1:
+        raise ValueError(f"expected a MultiBinary(O) action space, got {action_space}")
+    return int(obs_shape[0]), int(action_space.shape[0])
+
+
+def _info_array(info: dict, key: str, env_id: str) -> np.ndarray:
+    if key not in info:
+        raise KeyError(
+            f"the env {env_id!r} gave no info[{key!r}]: the supervised agent needs envs that "
+            "put each step's target and mask in info (the memtasks convention)"
+        )
+    return np.asarray(info[key], dtype=np.float32)
+
+
+def rollout(
+    circuit: torch.nn.Module,
+    envs,
+    *,
+    seed: int | None = None,
+    options: dict[str, Any] | None = None,
+    keep_states: bool = False,
+    max_steps: int = 100_000,
+) -> Rollout:
+    """Roll one batch of whole episodes through ``envs``, feeding predictions back as actions.
+
+    Works under ``torch.no_grad()`` for evaluation and with autograd for training.
+    """
+    param = next(circuit.parameters())
+    device, dtype = param.device, param.dtype
+    env_id = getattr(getattr(envs, "spec", None), "id", str(envs))
+    obs, info = envs.reset(seed=seed, options=options)
+    batch = obs.shape[0]
+    state = circuit.initial_state(batch)
+    alive = np.ones(batch, dtype=bool)
+    lengths = np.zeros(batch, dtype=np.int64)
+    inputs, targets, masks, logits_seq, states = [], [], [], [], []
+    for _ in range(max_steps):
+        x_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device).to(dtype)
+        logits_t, state = circuit(x_t, state)
+        inputs.append(x_t)
+        logits_seq.append(logits_t)
+        targets.append(_info_array(info, "target", env_id))
+        masks.append(_info_array(info, "mask", env_id) * alive)
+        if keep_states:
+            states.append(state)
+        lengths += alive
+        action = (logits_t.detach() > 0).to(torch.int8).cpu().numpy()
+        obs, _, terminated, truncated, info = envs.step(action)
+        alive &= ~(np.asarray(terminated) | np.asarray(truncated))
+        if not alive.any():
+            break
+    else:
+        raise RuntimeError(f"episodes of {env_id!r} did not end within {max_steps} steps")
+    as_tensor = lambda arrays: torch.as_tensor(np.stack(arrays, 1), device=device).to(dtype)  # noqa: E731
+    return Rollout(
+        inputs=torch.stack(inputs, 1),
+        targets=as_tensor(targets),
+        mask=as_tensor(masks),
+        logits=torch.stack(logits_seq, 1),
+        lengths=torch.as_tensor(lengths),
+        states=states if keep_states else None,
+    )
+
+
+def sequence_loss_bits(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Masked binary cross-entropy per sequence, in bits.
+
+    Args:
+        logits: (B, T, O). targets: (B, T, O). mask: (B, T).
+    Returns:
+        (B,): cross-entropy summed over the scored bits of each sequence, in bits.
+    """
+    nats = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+    return (nats * mask).sum(-1) / LN2
+
+
+def sequence_bit_errors(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """(B,): wrong bits on the scored steps of each sequence (prediction = logit > 0)."""
+    wrong = ((logits > 0).to(targets.dtype) != targets).to(mask.dtype).sum(-1)
+    return (wrong * mask).sum(-1)
+
+
+def batch_metrics(batch: Rollout) -> BatchMetrics:
+    with torch.no_grad():
+        loss = sequence_loss_bits(batch.logits, batch.targets, batch.mask)
+        errors = sequence_bit_errors(batch.logits, batch.targets, batch.mask)
+    return BatchMetrics(
+        loss_bits=loss.mean().item(),
+        bit_errors=errors.mean().item(),
+        perfect=(errors == 0).float().mean().item(),
+        num_sequences=int(errors.shape[0]),
+    )
+
+
+def batch_seed(seed: int, step: int) -> int:
+    """The data seed of training step ``step``: batches are a pure function of (seed, step), so a
+    resumed run draws exactly the batches a straight run would."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def build_optimizer(config, parameters) -> torch.optim.Optimizer:
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            parameters,
+            lr=config.lr,
+            alpha=config.rmsprop_alpha,
+            eps=config.eps,
+            momentum=config.rmsprop_momentum,
+        )
+    return torch.optim.Adam(parameters, lr=config.lr, eps=config.eps)
+
+
+class SupervisedAgent:
+    """Trains a circuit on a vector env with the masked binary cross-entropy.
+
+    Args:
+        circuit: any circuit of ``memagents.circuits`` (the interface in docs/INTERFACES.md).
+        envs: a vector env of training episodes (``make_envs``).
+        config: a ``TrainConfig``.
+    """
+
+    def __init__(self, circuit: torch.nn.Module, envs, config) -> None:
+        self.circuit = circuit
+        self.envs = envs
+        self.config = config
+        self.optimizer = build_optimizer(config, circuit.parameters())
+        self.step = 0
+        self.sequences = 0
+
+    def train_step(self) -> tuple[BatchMetrics, float]:
+        """One update on a fresh batch. Returns its metrics and the milliseconds per sequence.
+
+        Raises:
+            NonFiniteLossError: the loss is NaN or infinite (no update is applied).
+        """
+        start = time.perf_counter()
+        self.circuit.train()
+        batch = rollout(self.circuit, self.envs, seed=batch_seed(self.config.seed, self.step))
+        per_sequence = sequence_loss_bits(batch.logits, batch.targets, batch.mask)
+        loss = per_sequence.mean()
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(self.circuit.parameters(), self.config.clip_grad)
+        self.optimizer.step()
+        self.step += 1
+        self.sequences += batch.targets.shape[0]
+        elapsed_ms = 1000.0 * (time.perf_counter() - start) / batch.targets.shape[0]
+        return batch_metrics(batch), elapsed_ms
+
+
+@torch.no_grad()
+def evaluate(
+    circuit: torch.nn.Module,
+    envs,
+    num_sequences: int,
+    *,
+    seed: int,
+    options: dict[str, Any] | None = None,
+) -> BatchMetrics:
+    """Mean figures over at least ``num_sequences`` episodes (whole batches of ``envs``)."""
+    circuit.eval()
+    batch_size = envs.num_envs
+    totals = np.zeros(3)
+    count = 0
+    batch_index = 0
+    while count < num_sequences:
+        batch = rollout(circuit, envs, seed=batch_seed(seed, batch_index), options=options)
+        metrics = batch_metrics(batch)
+        totals += np.array([metrics.loss_bits, metrics.bit_errors, metrics.perfect]) * batch_size
+        count += batch_size
+        batch_index += 1
+    loss, errors, perfect = totals / count
+    return BatchMetrics(float(loss), float(errors), float(perfect), count)

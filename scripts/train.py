@@ -1,0 +1,422 @@
+"""Train an NTM, DNC or LSTM on a memtasks task (or any env that follows its convention).
+
+    python scripts/train.py --agent dnc     # the seed's DNC on RepeatCopy, until solved
+    python scripts/train.py --agent ntm     # the NTM paper's copy task
+    python scripts/train.py --preset lstm-copy --max-steps 2000
+    python scripts/train.py --resume <run name or folder>     # continue a stopped run
+    python scripts/train.py --list-presets
+
+A run writes runs/<name>/ (config, log, metrics.jsonl, checkpoints/last.pt, plots/). Live curves go
+to visdom (start it with `python scripts/visdom_server.py`); without a server they are PNG files.
+Ctrl-C or SIGTERM writes a checkpoint and says how to resume; a crash leaves the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from memagents.agent import NonFiniteLossError, SupervisedAgent, env_sizes, evaluate, make_envs
+from memagents.checkpoint import (
+    CheckpointError,
+    capture_rng_state,
+    load_checkpoint,
+    load_model_state,
+    restore_rng_state,
+    save_checkpoint,
+)
+from memagents.circuits import build_circuit
+from memagents.config import DEFAULT_PRESET, PRESETS, TrainConfig, parse_kwarg, resolve_config
+from memagents.plotting import Plotter
+from memagents.runs import (
+    CHECKPOINT_NAME,
+    MetricsWriter,
+    default_run_name,
+    resolve_run_dir,
+    setup_logging,
+)
+
+log = logging.getLogger("memagents.train")
+
+EVAL_SEED = 10_007  # periodic evaluations all use the same sequences, so they compare
+SOLVED_SEED = 20_011  # the confirming evaluation uses sequences of its own
+
+OVERRIDE_FLAGS = {
+    # flag: (TrainConfig field, type)
+    "--env": ("env_id", str),
+    "--batch-size": ("batch_size", int),
+    "--optimizer": ("optimizer", str),
+    "--lr": ("lr", float),
+    "--clip-grad": ("clip_grad", float),
+    "--max-steps": ("max_steps", int),
+    "--eval-every": ("eval_every", int),
+    "--eval-sequences": ("eval_sequences", int),
+    "--solved-sequences": ("solved_sequences", int),
+    "--checkpoint-every": ("checkpoint_every", int),
+    "--log-every": ("log_every", int),
+    "--seed": ("seed", int),
+    "--device": ("device", str),
+    "--num-threads": ("num_threads", int),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--agent", choices=sorted(DEFAULT_PRESET), help="circuit to train")
+    parser.add_argument("--preset", help=f"named configuration: {', '.join(sorted(PRESETS))}")
+    parser.add_argument("--list-presets", action="store_true", help="print the presets and exit")
+    for flag, (name, kind) in OVERRIDE_FLAGS.items():
+        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override {name}")
+    parser.add_argument(
+        "--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="task argument"
+    )
+    parser.add_argument(
+        "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
+    )
+    parser.add_argument(
+        "--no-stop-when-solved", action="store_true", help="train to --max-steps even when solved"
+    )
+    parser.add_argument("--run-name", help="name of the run (default: MACHINE_TIMESTAMP)")
+    parser.add_argument("--runs-dir", default="runs", help="folder of the runs (default: runs)")
+    parser.add_argument("--resume", metavar="RUN", help="continue a run (its name or folder)")
+    parser.add_argument("--no-visdom", action="store_true", help="no visdom; PNG plots only")
+    parser.add_argument("--visdom-server", default="http://localhost")
+    parser.add_argument("--visdom-port", type=int, default=8097)
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    return parser.parse_args(argv)
+
+
+def collect_overrides(args: argparse.Namespace) -> dict:
+    overrides = {
+        name: getattr(args, name)
+        for name, _ in OVERRIDE_FLAGS.values()
+        if getattr(args, name) is not None
+    }
+    if args.env_kwarg:
+        overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
+    if args.circuit_kwarg:
+        overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
+    if args.no_stop_when_solved:
+        overrides["stop_when_solved"] = False
+    return overrides
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+class Stop(Exception):
+    """Raised from the SIGTERM handler, so a terminated run checkpoints like a Ctrl-C."""
+
+
+def _raise_stop(signum, frame) -> None:
+    raise Stop(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.list_presets:
+        for name, preset in sorted(PRESETS.items()):
+            print(f"{name}: {json.dumps(preset.to_dict())}")
+        return 0
+
+    overrides = collect_overrides(args)
+    checkpoint = None
+    if args.resume:
+        run_dir = resolve_run_dir(args.resume, args.runs_dir)
+        checkpoint_path = run_dir / CHECKPOINT_NAME
+        try:
+            checkpoint = load_checkpoint(checkpoint_path)
+        except CheckpointError as error:
+            print(f"error: cannot resume: {error}", file=sys.stderr)
+            return 2
+        base = TrainConfig.from_dict(checkpoint["train_config"])
+        config = dataclasses.replace(base, **overrides) if overrides else base
+        run_name = run_dir.name
+    else:
+        try:
+            config = resolve_config(args.agent, args.preset, overrides)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        run_name = args.run_name or default_run_name()
+        run_dir = Path(args.runs_dir) / run_name
+        if (run_dir / CHECKPOINT_NAME).exists():
+            print(
+                f"error: run {run_dir} already has a checkpoint; resume it with "
+                f"--resume {run_name} or pick another --run-name",
+                file=sys.stderr,
+            )
+            return 2
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    setup_logging(run_dir / "train.log")
+    return train(config, run_dir, args, checkpoint)
+
+
+def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoint) -> int:
+    run_name = run_dir.name
+    device = pick_device(config.device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    try:
+        envs = make_envs(config.env_id, config.batch_size, config.env_kwargs)
+        eval_envs = make_envs(config.env_id, min(config.eval_sequences, 256), config.env_kwargs)
+    except Exception as error:  # gymnasium raises several types for a bad id or kwargs
+        log.error("cannot make env %r with %s: %s", config.env_id, config.env_kwargs, error)
+        return 2
+    input_size, output_size = env_sizes(envs)
+    circuit = build_circuit(config.agent, input_size, output_size, **config.circuit_kwargs)
+    circuit = circuit.to(device)
+    agent = SupervisedAgent(circuit, envs, config)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    elapsed_before = 0.0
+    solved_at = None
+    if checkpoint is not None:
+        try:
+            load_model_state(circuit, checkpoint["model"], checkpoint_path)
+            agent.optimizer.load_state_dict(checkpoint["optimizer"])
+        except (CheckpointError, ValueError, KeyError) as error:
+            log.error("cannot resume: %s", error)
+            return 2
+        for group in agent.optimizer.param_groups:  # a resumed run may lower the lr
+            group["lr"] = config.lr
+        agent.step = checkpoint["step"]
+        agent.sequences = checkpoint["sequences"]
+        elapsed_before = checkpoint.get("elapsed_s", 0.0)
+        solved_at = checkpoint.get("solved_at")
+        restore_rng_state(checkpoint["rng"])
+        log.info("resumed run %s at step %d from %s", run_name, agent.step, checkpoint_path)
+    metrics = MetricsWriter(
+        run_dir / "metrics.jsonl", truncate_after_step=agent.step if checkpoint else None
+    )
+    plotter = Plotter(
+        env=run_name,
+        out_dir=run_dir / "plots",
+        server=args.visdom_server,
+        port=args.visdom_port,
+        enabled=not args.no_visdom,
+    )
+    log.info("run %s in %s on %s", run_name, run_dir, device)
+    log.info(
+        "task %s %s: input size %d, output size %d",
+        config.env_id,
+        config.env_kwargs,
+        input_size,
+        output_size,
+    )
+    log.info("circuit:\n%s", circuit)
+    log.info("parameters: %d", sum(p.numel() for p in circuit.parameters()))
+    log.info("config: %s", json.dumps(config.to_dict()))
+    if plotter.connected:
+        log.info("visdom: live plots in env %r", run_name)
+
+    def write_checkpoint(last_eval: dict | None = None) -> None:
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "circuit": {
+                    "name": config.agent,
+                    "input_size": input_size,
+                    "output_size": output_size,
+                    "config": circuit.config(),
+                },
+                "model": circuit.state_dict(),
+                "optimizer": agent.optimizer.state_dict(),
+                "step": agent.step,
+                "sequences": agent.sequences,
+                "train_config": config.to_dict(),
+                "rng": capture_rng_state(),
+                "metrics": last_eval or {},
+                "elapsed_s": elapsed_before + (time.perf_counter() - start),
+                "solved_at": solved_at,
+            },
+        )
+
+    start = time.perf_counter()
+    last_eval: dict | None = None
+    window = []
+    status = "finished"
+    previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
+    progress = tqdm(
+        total=config.max_steps,
+        initial=agent.step,
+        desc=run_name,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
+    try:
+        while agent.step < config.max_steps:
+            batch, ms_per_sequence = agent.train_step()
+            window.append((batch.loss_bits, batch.bit_errors, batch.perfect, ms_per_sequence))
+            progress.update(1)
+            progress.set_postfix(
+                loss=f"{batch.loss_bits:.3f}", bit_errors=f"{batch.bit_errors:.2f}"
+            )
+            step = agent.step
+            if step % config.log_every == 0 or step == config.max_steps:
+                loss, errors, perfect, ms = np.mean(window, axis=0)
+                window.clear()
+                elapsed = elapsed_before + time.perf_counter() - start
+                metrics.write(
+                    "train",
+                    step=step,
+                    sequences=agent.sequences,
+                    loss_bits=loss,
+                    bit_errors=errors,
+                    perfect=perfect,
+                    ms_per_sequence=ms,
+                    elapsed_s=elapsed,
+                )
+                plotter.line(
+                    "loss",
+                    agent.sequences,
+                    {"train": loss},
+                    title="loss (bits/sequence)",
+                    xlabel="sequences",
+                    ylabel="bits",
+                )
+                plotter.line(
+                    "bit_errors",
+                    agent.sequences,
+                    {"train": errors},
+                    title="bit errors per sequence",
+                    xlabel="sequences",
+                    ylabel="bits",
+                )
+            if step % config.eval_every == 0 or step == config.max_steps:
+                result = evaluate(circuit, eval_envs, config.eval_sequences, seed=EVAL_SEED)
+                elapsed = elapsed_before + time.perf_counter() - start
+                last_eval = dict(
+                    step=step, sequences=agent.sequences, elapsed_s=elapsed, **result._asdict()
+                )
+                metrics.write("eval", **last_eval)
+                plotter.line(
+                    "bit_errors",
+                    agent.sequences,
+                    {"eval": result.bit_errors},
+                    title="bit errors per sequence",
+                    xlabel="sequences",
+                    ylabel="bits",
+                )
+                log.info(
+                    "step %d (%d sequences, %.0f s): eval loss %.4f bits, bit errors %.3f, "
+                    "perfect %.3f",
+                    step,
+                    agent.sequences,
+                    elapsed,
+                    result.loss_bits,
+                    result.bit_errors,
+                    result.perfect,
+                )
+                if solved_at is None and result.bit_errors < config.solved_bit_errors:
+                    confirm = evaluate(
+                        circuit, eval_envs, config.solved_sequences, seed=SOLVED_SEED
+                    )
+                    if confirm.bit_errors < config.solved_bit_errors:
+                        elapsed = elapsed_before + time.perf_counter() - start
+                        solved_at = dict(
+                            step=step,
+                            sequences=agent.sequences,
+                            elapsed_s=elapsed,
+                            **confirm._asdict(),
+                        )
+                        metrics.write("solved", **solved_at)
+                        log.info(
+                            "SOLVED at step %d: %.4f bit errors per sequence over %d "
+                            "sequences, %.0f s",
+                            step,
+                            confirm.bit_errors,
+                            confirm.num_sequences,
+                            elapsed,
+                        )
+            if step % config.checkpoint_every == 0:
+                write_checkpoint(last_eval)
+            if solved_at is not None and config.stop_when_solved:
+                break
+        write_checkpoint(last_eval)
+    except (KeyboardInterrupt, Stop) as reason:
+        status = "interrupted"
+        progress.close()
+        write_checkpoint(last_eval)
+        log.warning(
+            "interrupted (%s) at step %d: checkpoint written to %s; resume with\n"
+            "    python scripts/train.py --resume %s",
+            reason or "Ctrl-C",
+            agent.step,
+            checkpoint_path,
+            run_dir,
+        )
+    except NonFiniteLossError as error:
+        status = "non-finite loss"
+        progress.close()
+        kept = (
+            f"the last good checkpoint ({checkpoint_path}) is kept"
+            if checkpoint_path.exists()
+            else "no checkpoint was written yet"
+        )
+        log.error(
+            "stopped: %s; %s. Resume with a lower learning rate, for example\n"
+            "    python scripts/train.py --resume %s --lr %g",
+            error,
+            kept,
+            run_dir,
+            config.lr / 10,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        progress.close()
+        metrics.close()
+        pngs = plotter.save_pngs()
+    elapsed = elapsed_before + time.perf_counter() - start
+    log.info(
+        "summary: %s after %d steps, %d sequences, %.0f s",
+        status,
+        agent.step,
+        agent.sequences,
+        elapsed,
+    )
+    if last_eval:
+        log.info(
+            "summary: last eval at step %d: bit errors %.4f per sequence, perfect %.3f",
+            last_eval["step"],
+            last_eval["bit_errors"],
+            last_eval["perfect"],
+        )
+    if solved_at:
+        log.info(
+            "summary: solved at step %d (%d sequences) in %.0f s: %.4f bit errors over %d "
+            "sequences",
+            solved_at["step"],
+            solved_at["sequences"],
+            solved_at["elapsed_s"],
+            solved_at["bit_errors"],
+            solved_at["num_sequences"],
+        )
+    else:
+        log.info(
+            "summary: not solved (threshold %.2f bit errors per sequence)", config.solved_bit_errors
+        )
+    log.info("summary: run folder %s, checkpoint %s, %d plots", run_dir, checkpoint_path, len(pngs))
+    return {"finished": 0, "interrupted": 130, "non-finite loss": 3}[status]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

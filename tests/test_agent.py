@@ -1,0 +1,210 @@
+"""The supervised agent: rollouts from native and third-party vector envs, metrics, updates."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import memtasks  # noqa: F401
+from memagents import agent as agent_module
+from memagents.agent import (
+    NonFiniteLossError,
+    SupervisedAgent,
+    batch_seed,
+    env_sizes,
+    evaluate,
+    make_envs,
+    rollout,
+    sequence_bit_errors,
+    sequence_loss_bits,
+)
+from memagents.circuits import build_circuit
+from memagents.config import TrainConfig
+
+
+class EchoEnv(gym.Env):
+    """A third-party task that follows the memtasks convention: repeat this step's input bits.
+
+    Episodes last 2..5 steps; every step is scored except the first.
+    """
+
+    def __init__(self, bits: int = 3):
+        self.bits = bits
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (bits,), np.float32)
+        self.action_space = gym.spaces.MultiBinary(bits)
+
+    def _info(self):
+        if self._t >= len(self._xs):
+            return {"target": np.zeros(self.bits, np.float32), "mask": 0.0}
+        return {"target": self._xs[self._t].copy(), "mask": float(self._t > 0)}
+
+    def _obs(self):
+        if self._t >= len(self._xs):
+            return np.zeros(self.bits, np.float32)
+        return self._xs[self._t].copy()
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        length = int(self.np_random.integers(2, 6))
+        self._xs = self.np_random.integers(0, 2, (length, self.bits)).astype(np.float32)
+        self._t = 0
+        return self._obs(), self._info()
+
+    def step(self, action):
+        self._t += 1
+        return self._obs(), 0.0, self._t >= len(self._xs), False, self._info()
+
+
+ECHO_ID = "thirdparty/Echo-v0"
+if ECHO_ID not in gym.registry:
+    gym.register(ECHO_ID, entry_point=EchoEnv)
+
+
+def tiny_lstm(input_size, output_size):
+    torch.manual_seed(0)
+    return build_circuit("lstm", input_size, output_size, hidden_size=8, num_layers=1)
+
+
+def test_third_party_env_through_sync_vector_env():
+    envs = make_envs(ECHO_ID, 6, {"bits": 3})
+    assert isinstance(envs, gym.vector.SyncVectorEnv)
+    assert env_sizes(envs) == (3, 3)
+    # The episode lengths the same seed gives, read off single envs.
+    expected = []
+    for index in range(6):
+        env = EchoEnv(3)
+        env.reset(seed=123 + index)
+        expected.append(len(env._xs))
+    batch = rollout(tiny_lstm(3, 3), envs, seed=123)
+    assert batch.lengths.tolist() == expected
+    assert batch.logits.shape[:2] == batch.mask.shape == (6, max(expected))
+    for row, length in enumerate(expected):
+        # Scored: steps 1..length-1 of its own episode; nothing after its end.
+        assert batch.mask[row].tolist() == [0.0] + [1.0] * (length - 1) + [0.0] * (
+            max(expected) - length
+        )
+        # Echo: the target of each live step is that step's input.
+        torch.testing.assert_close(batch.targets[row, :length], batch.inputs[row, :length])
+
+
+def test_native_copy_rollout_has_the_copy_layout():
+    envs = make_envs("memtasks/Copy-v0", 8, {"bits": 4, "min_length": 1, "max_length": 6})
+    assert not isinstance(envs, gym.vector.SyncVectorEnv)  # the native vector env
+    assert env_sizes(envs) == (5, 4)
+    batch = rollout(tiny_lstm(5, 4), envs, seed=7)
+    for row in range(8):
+        steps = int(batch.lengths[row])
+        length = (steps - 1) // 2
+        assert steps == 2 * length + 1
+        assert batch.mask[row].sum().item() == length
+        assert batch.mask[row, steps:].sum().item() == 0
+        # The recall phase asks for the pattern shown in the input phase.
+        torch.testing.assert_close(
+            batch.targets[row, length + 1 : steps], batch.inputs[row, :length, :4]
+        )
+
+
+def test_pinned_length_beyond_training_range():
+    envs = make_envs("memtasks/Copy-v0", 4, {"bits": 4, "min_length": 1, "max_length": 3})
+    batch = rollout(tiny_lstm(5, 4), envs, seed=0, options={"length": 9})
+    assert batch.lengths.tolist() == [19] * 4
+    assert batch.mask.sum(1).tolist() == [9.0] * 4
+
+
+def test_loss_and_bit_errors_by_hand():
+    logits = torch.tensor([[[0.0, 0.0, 0.0], [5.0, -5.0, 5.0]]])  # (B=1, T=2, O=3)
+    targets = torch.tensor([[[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]]])
+    mask = torch.tensor([[1.0, 0.0]])
+    # Logit 0 is p = 1/2: one bit of cross-entropy per scored bit; step 2 is not scored.
+    torch.testing.assert_close(sequence_loss_bits(logits, targets, mask), torch.tensor([3.0]))
+    # Logit 0 predicts 0 (0 > 0 is False): bits 1 and 3 of step 1 are wrong.
+    assert sequence_bit_errors(logits, targets, mask).tolist() == [2.0]
+    mask = torch.tensor([[1.0, 1.0]])
+    assert sequence_bit_errors(logits, targets, mask).tolist() == [2.0 + 2.0]
+    p = torch.sigmoid(torch.tensor(5.0)).item()
+    expected = 3.0 + (-math.log2(p) - math.log2(1 - p) - math.log2(1 - p))
+    torch.testing.assert_close(sequence_loss_bits(logits, targets, mask), torch.tensor([expected]))
+
+
+def small_config(**overrides) -> TrainConfig:
+    base = dict(
+        agent="lstm",
+        env_id="memtasks/Copy-v0",
+        env_kwargs={"bits": 3, "min_length": 1, "max_length": 3},
+        circuit_kwargs={"hidden_size": 16, "num_layers": 1},
+        batch_size=8,
+        optimizer="adam",
+        lr=1e-2,
+        eps=1e-8,
+    )
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def make_agent(config: TrainConfig) -> SupervisedAgent:
+    envs = make_envs(config.env_id, config.batch_size, config.env_kwargs)
+    torch.manual_seed(config.seed)
+    circuit = build_circuit(config.agent, *env_sizes(envs), **config.circuit_kwargs)
+    return SupervisedAgent(circuit, envs, config)
+
+
+def test_same_seed_same_training():
+    first, second = make_agent(small_config()), make_agent(small_config())
+    for _ in range(3):
+        first.train_step()
+        second.train_step()
+    for a, b in zip(first.circuit.parameters(), second.circuit.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert first.sequences == 24 and first.step == 3
+
+
+def test_batches_depend_on_seed_and_step_only():
+    assert batch_seed(1, 5) == batch_seed(1, 5)
+    assert len({batch_seed(1, step) for step in range(100)}) == 100
+    assert batch_seed(1, 5) != batch_seed(2, 5)
+
+
+def test_gradient_clipping_is_applied(monkeypatch):
+    norms = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *args, **kwargs):
+        total = original(parameters, max_norm, *args, **kwargs)
+        norms.append((total.item(), max_norm))
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    agent = make_agent(small_config(clip_grad=1e-3))
+    agent.train_step()
+    assert norms and norms[0][1] == 1e-3 and norms[0][0] > 1e-3
+    grad_norm = torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in agent.circuit.parameters()])
+    )
+    assert grad_norm.item() == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_non_finite_loss_is_refused_without_an_update(monkeypatch):
+    agent = make_agent(small_config())
+    before = [p.detach().clone() for p in agent.circuit.parameters()]
+    monkeypatch.setattr(
+        agent_module, "sequence_loss_bits", lambda logits, t, m: logits.sum((1, 2)) * math.nan
+    )
+    with pytest.raises(NonFiniteLossError, match="loss is nan at step 0"):
+        agent.train_step()
+    for a, b in zip(before, agent.circuit.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_training_lowers_the_loss_and_evaluation_counts_sequences():
+    agent = make_agent(small_config())
+    eval_envs = make_envs("memtasks/Copy-v0", 50, agent.config.env_kwargs)
+    before = evaluate(agent.circuit, eval_envs, 100, seed=3)
+    assert before.num_sequences == 100
+    for _ in range(60):
+        agent.train_step()
+    after = evaluate(agent.circuit, eval_envs, 100, seed=3)
+    assert after.loss_bits < 0.7 * before.loss_bits
