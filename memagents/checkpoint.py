@@ -117,7 +117,7 @@ def load_model_state(module: torch.nn.Module, state_dict: dict, path: str | os.P
 
 def capture_rng_state() -> dict[str, Any]:
     """The python, numpy (global) and torch RNG states as weights-only-loadable data."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (the global stream)
     return {
         "python": random.getstate(),
         "numpy": [name, torch.from_numpy(np.asarray(keys).copy()), pos, has_gauss, cached],
@@ -130,5 +130,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    numpy_state = (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+    np.random.set_state(numpy_state)  # noqa: NPY002 (the global stream)
     torch.set_rng_state(state["torch"])
