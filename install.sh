@@ -42,6 +42,11 @@ echo "==> [3/5] memtasks + memagents (editable, with the agents and dev extras)"
 "${PIP[@]}" -e ".[dev]"
 
 echo "==> [4/5] visdom web assets from the npm registry (once)"
+if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+    && [ -z "${MEMAGENTS_NO_APT:-}" ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 "$PY" scripts/visdom_server.py --install-only
 
 echo "==> [5/5] headless Chromium for the browser test"
@@ -51,7 +56,7 @@ elif [ -n "${MEMAGENTS_NO_APT:-}" ]; then
   echo "    skipped (MEMAGENTS_NO_APT set): the browser test will be skipped"
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 else
   echo "    not root or no apt-get: install chromium + chromedriver yourself for the browser test"
 fi
