@@ -95,6 +95,19 @@ def test_train_writes_a_complete_run_folder_and_test_reads_it(tmp_path):
     } <= heatmaps
     assert {"read_weights_0.png", "read_weights_1.png"} <= heatmaps
 
+    checkpoint_file = str(run_dir / "checkpoints" / "last.pt")
+    out = tmp_path / "results"
+    evaluated = run_script(
+        "evaluate.py", "--model", f"A={checkpoint_file}", "--model", f"B={checkpoint_file}",
+        "--lengths", "1", "2", "--sequences", "8", "--out", str(out), "--weights-length", "2",
+    )  # fmt: skip
+    table = (out / "generalisation.md").read_text()
+    assert "| A |" in table and "| B |" in table and "| L=1 | L=2 |" in table
+    assert table.count("%") == 4  # every cell has its % perfect
+    assert (out / "generalisation.png").stat().st_size > 1000
+    assert (out / "weights_a.png").stat().st_size > 1000
+    assert "generalisation.md" in evaluated.stdout
+
 
 def test_sigkill_then_resume_equals_a_straight_run(tmp_path):
     steps = "300"

@@ -1,0 +1,137 @@
+"""Length generalisation of trained models: a markdown table, a plot, and the NTM's head weights.
+
+    python scripts/evaluate.py \
+        --model NTM=checkpoints/ntm-copy.pt --model DNC=checkpoints/dnc-copy.pt \
+        --model LSTM=checkpoints/lstm-copy.pt --lengths 10 20 30 50 80 120 --out docs/results
+
+Writes into --out:
+    generalisation.md    bit errors per sequence (and % perfect sequences) at each length
+    generalisation.png   bit errors per sequence against length, one line per model
+    weights_<name>.png   write and read weights over one episode (--weights-model, --weights-length)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from memagents.checkpoint import CheckpointError  # noqa: E402
+from memagents.evaluation import (  # noqa: E402
+    generalisation,
+    load_circuit,
+    markdown_table,
+    trace_episode,
+)
+
+
+def parse_model(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=CHECKPOINT, got {text!r}")
+    return name, Path(path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=parse_model, action="append", required=True,
+                        metavar="NAME=CHECKPOINT")  # fmt: skip
+    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 50, 80, 120])
+    parser.add_argument("--sequences", type=int, default=1000, help="sequences per length")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--weights-model", help="NAME of the model whose head weights are drawn")
+    parser.add_argument("--weights-length", type=int, default=20)
+    return parser.parse_args(argv)
+
+
+def plot_generalisation(results, lengths, train_max, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for name, by_length in results.items():
+        ax.plot(lengths, [by_length[n].bit_errors for n in lengths], marker="o", label=name)
+    if train_max:
+        ax.axvline(train_max, color="grey", linestyle=":", label=f"longest trained ({train_max})")
+    ax.set_xlabel("sequence length")
+    ax.set_ylabel("bit errors per sequence")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_title("length generalisation")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_weights(trace, name: str, path: Path) -> None:
+    panels = [("input", trace.inputs.T, "channel"), ("output", trace.outputs.T, "channel")]
+    if trace.write_weights is not None:
+        panels.append(("write weights", trace.write_weights[:, 0].T, "memory slot"))
+    if trace.read_weights is not None:
+        panels.append(("read weights", trace.read_weights[:, 0].T, "memory slot"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), dpi=100)
+    for ax, (title, matrix, ylabel) in zip(axes, panels, strict=True):
+        rows = matrix
+        if ylabel == "memory slot":  # show the slots the heads visit, not all of memory
+            used = (matrix.max(axis=1) > 0.05).nonzero()[0]
+            low, high = (used.min(), used.max() + 1) if len(used) else (0, matrix.shape[0])
+            rows = matrix[low:high]
+            ax.set_ylabel(f"{ylabel} ({low}..{high - 1})")
+        else:
+            ax.set_ylabel(ylabel)
+        ax.imshow(rows, aspect="auto", cmap="gray_r", origin="lower", interpolation="nearest")
+        ax.set_title(title)
+        ax.set_xlabel("time")
+    fig.suptitle(f"{name}: one episode of {len(trace.inputs)} steps")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results, loaded = {}, {}
+    for name, path in args.model:
+        try:
+            loaded[name] = load_circuit(path)
+        except CheckpointError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        circuit, config = loaded[name].circuit, loaded[name].config
+        results[name] = generalisation(
+            circuit, config, args.lengths, args.sequences, seed=args.seed
+        )
+        print(name, {n: round(m.bit_errors, 4) for n, m in results[name].items()}, flush=True)
+    table = markdown_table(results, args.lengths)
+    first = next(iter(loaded.values())).config
+    train_max = first.env_kwargs.get("max_length")
+    header = (
+        f"Bit errors per sequence (% perfect sequences) on {first.env_id} "
+        f"{first.env_kwargs}, {args.sequences} sequences per length, seed {args.seed}.\n\n"
+    )
+    (out / "generalisation.md").write_text(header + table + "\n")
+    plot_generalisation(results, args.lengths, train_max, out / "generalisation.png")
+    print(table)
+    weights_model = args.weights_model or next(iter(loaded))
+    if weights_model not in loaded:
+        print(f"error: --weights-model {weights_model!r} is not one of {list(loaded)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    model = loaded[weights_model]
+    trace = trace_episode(model.circuit, model.config, length=args.weights_length, seed=args.seed)
+    plot_weights(trace, weights_model, out / f"weights_{weights_model.lower()}.png")
+    print(f"wrote {out / 'generalisation.md'}, {out / 'generalisation.png'}, "
+          f"{out / f'weights_{weights_model.lower()}.png'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
