@@ -99,9 +99,6 @@ class NTMAccess(nn.Module):
         # symmetry between slots that a constant memory cannot break by content.
         self.initial_read_vectors = nn.Parameter(torch.randn(num_reads, word_size) * 0.5)
         self.initial_weight_logits = nn.Parameter(torch.randn(heads, memory_size) * 0.5)
-        self.register_buffer(
-            "shift_index", A.shift_index(memory_size, shift_range), persistent=False
-        )
 
     @property
     def reads_size(self) -> int:
@@ -146,22 +143,20 @@ class NTMAccess(nn.Module):
         keys, add, gated, strengths_gammas, shifts = torch.split(
             self.interface(controller_output), self.split_sizes, dim=-1
         )
-        gated = torch.sigmoid(gated)
-        strengths_gammas = A.oneplus(strengths_gammas)
+        gates, erase = torch.split(torch.sigmoid(gated), [K, H * W], -1)
+        strengths, gammas = torch.split(A.oneplus(strengths_gammas), [K, K], -1)
         prev_weights = torch.cat([prev_state.read_weights, prev_state.write_weights], 1)
 
-        content = A.content_weighting(
-            prev_state.memory, keys.view(B, K, W), strengths_gammas[:, :K]
-        )
-        weights = A.interpolate(content, prev_weights, gated[:, :K])
+        content = A.content_weighting(prev_state.memory, keys.view(B, K, W), strengths)
+        weights = A.interpolate(content, prev_weights, gates)
         shift_weights = torch.softmax(shifts.view(B, K, -1), -1)
-        weights = A.circular_shift(weights, shift_weights, self.shift_index)
-        weights = A.sharpen(weights, strengths_gammas[:, K:])  # (B, K, N)
-        read_weights, write_weights = weights[:, :R], weights[:, R:]
+        weights = A.circular_shift(weights, shift_weights)
+        weights = A.sharpen(weights, gammas)  # (B, K, N)
+        read_weights, write_weights = torch.split(weights, [R, H], 1)
 
         read_vectors = A.read_memory(prev_state.memory, read_weights)
         memory = A.erase_and_write(
-            prev_state.memory, write_weights, gated[:, K:].view(B, H, W), add.view(B, H, W)
+            prev_state.memory, write_weights, erase.view(B, H, W), add.view(B, H, W)
         )
         return read_vectors, NTMAccessState(memory, read_weights, write_weights, read_vectors)
 
@@ -261,13 +256,11 @@ class DNCAccess(nn.Module):
         keys, write_vectors, gated, strengths, modes = torch.split(
             self.interface(controller_output), self.split_sizes, dim=-1
         )
-        gated = torch.sigmoid(gated)
-        strengths = A.oneplus(strengths)
-        erase = gated[:, : H * W].view(B, H, W)
-        free_gates = gated[:, H * W : H * W + R]
-        allocation_gates = gated[:, H * W + R : H * W + R + H]
-        write_gates = gated[:, H * W + R + H :]
-        keys = keys.view(B, R + H, W)
+        erase, free_gates, allocation_gates, write_gates = torch.split(
+            torch.sigmoid(gated), [H * W, R, H, H], -1
+        )
+        read_strengths, write_strengths = torch.split(A.oneplus(strengths), [R, H], -1)
+        read_keys, write_keys = torch.split(keys.view(B, R + H, W), [R, H], 1)
 
         prev_write_weights = prev_state.write_weights
         if self.stop_usage_gradient:
@@ -280,11 +273,11 @@ class DNCAccess(nn.Module):
         )
 
         # Write.
-        write_content = A.content_weighting(prev_state.memory, keys[:, R:], strengths[:, R:])
+        write_content = A.content_weighting(prev_state.memory, write_keys, write_strengths)
         allocation = A.write_allocation_weights(usage, allocation_gates * write_gates, H)
         write_weights = A.write_weighting(write_content, allocation, allocation_gates, write_gates)
         memory = A.erase_and_write(
-            prev_state.memory, write_weights, erase, write_vectors.view(B, H, W)
+            prev_state.memory, write_weights, erase.view(B, H, W), write_vectors.view(B, H, W)
         )
         link = A.update_link(
             prev_state.link, prev_state.precedence, write_weights, self.off_diagonal
@@ -292,7 +285,7 @@ class DNCAccess(nn.Module):
         precedence = A.update_precedence(prev_state.precedence, write_weights)
 
         # Read.
-        read_content = A.content_weighting(memory, keys[:, :R], strengths[:, :R])
+        read_content = A.content_weighting(memory, read_keys, read_strengths)
         forward_weights = A.directional_read_weights(link, prev_state.read_weights, True)
         backward_weights = A.directional_read_weights(link, prev_state.read_weights, False)
         read_modes = torch.softmax(modes.view(B, R, self.num_modes), -1)

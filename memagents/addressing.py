@@ -42,7 +42,6 @@ __all__ = [
     "oneplus",
     "read_memory",
     "read_mode_weighting",
-    "shift_index",
     "sharpen",
     "update_link",
     "update_precedence",
@@ -63,21 +62,19 @@ def oneplus(x: Tensor) -> Tensor:
 
 
 def cosine_similarity(memory: Tensor, keys: Tensor, eps: float = EPSILON) -> Tensor:
-    """Cosine similarity of each key with each memory row.
+    """Cosine similarity of each key with each memory row, k.m / ((|k| + eps)(|m| + eps)).
 
     Args:
         memory: (B, N, W).
         keys: (B, K, W).
-        eps: added under the square root of each squared norm, so zero rows give 0 with finite
-            gradient.
+        eps: added to each norm, so zero rows give 0 (the norm's gradient at 0 is taken as 0).
 
     Returns:
         (B, K, N) similarities in [-1, 1].
     """
+    keys = keys / (torch.linalg.vector_norm(keys, dim=-1, keepdim=True) + eps)
     dot = torch.bmm(keys, memory.transpose(1, 2))  # (B, K, N)
-    key_inv_norm = torch.rsqrt((keys * keys).sum(-1, keepdim=True) + eps)  # (B, K, 1)
-    memory_inv_norm = torch.rsqrt((memory * memory).sum(-1) + eps).unsqueeze(1)  # (B, 1, N)
-    return dot * key_inv_norm * memory_inv_norm
+    return dot / (torch.linalg.vector_norm(memory, dim=-1).unsqueeze(1) + eps)
 
 
 def content_weighting(
@@ -93,8 +90,13 @@ def content_weighting(
     Returns:
         (B, K, N), each row a distribution over slots.
     """
-    similarity = cosine_similarity(memory, keys, eps)
-    return torch.softmax(similarity * strengths.unsqueeze(-1), dim=-1)
+    # The strength scales the normalised key, so the product costs no op of size N.
+    key_scale = strengths.unsqueeze(-1) / (
+        torch.linalg.vector_norm(keys, dim=-1, keepdim=True) + eps
+    )
+    dot = torch.bmm(keys * key_scale, memory.transpose(1, 2))  # (B, K, N)
+    memory_norm = torch.linalg.vector_norm(memory, dim=-1).unsqueeze(1) + eps  # (B, 1, N)
+    return torch.softmax(dot / memory_norm, dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -116,37 +118,29 @@ def interpolate(content_weights: Tensor, prev_weights: Tensor, gates: Tensor) ->
     return torch.addcmul(prev_weights, gates.unsqueeze(-1), content_weights - prev_weights)
 
 
-def shift_index(
-    memory_size: int, shift_range: int, device: torch.device | str | None = None
-) -> Tensor:
-    """Gather index for `circular_shift`.
-
-    Returns:
-        (S, N) long tensor, row s holding (n - shift_s) mod N for shifts -shift_range..shift_range.
-    """
-    shifts = torch.arange(-shift_range, shift_range + 1, device=device)
-    slots = torch.arange(memory_size, device=device)
-    return (slots.unsqueeze(0) - shifts.unsqueeze(1)) % memory_size
-
-
-def circular_shift(weights: Tensor, shift_weights: Tensor, index: Tensor | None = None) -> Tensor:
+def circular_shift(weights: Tensor, shift_weights: Tensor) -> Tensor:
     """Circular convolution of weights with a shift distribution (NTM eq. 8).
 
     out[n] = sum_s shift_weights[s] * weights[(n - shift_s) mod N], shift_s = s - shift_range, so
     all the mass of a shift kernel on +1 moves every weight one slot forward.
 
+    Implemented as S rolls accumulated with addcmul: for the usual S = 3 this is cheaper, forward
+    and backward, than a gather with a precomputed index or a grouped convolution (the loop runs
+    over shift offsets, never over batch or heads).
+
     Args:
         weights: (B, K, N).
         shift_weights: (B, K, S), S odd, the distribution over shifts -(S-1)/2..(S-1)/2.
-        index: (S, N) from `shift_index(N, (S-1)//2)`; precompute it to save ops per step.
 
     Returns:
         (B, K, N).
     """
-    if index is None:
-        index = shift_index(weights.shape[-1], shift_weights.shape[-1] // 2, weights.device)
-    rolled = weights[..., index]  # (B, K, S, N): row s is weights rolled by shift_s
-    return torch.matmul(shift_weights.unsqueeze(-2), rolled).squeeze(-2)
+    shift_range = shift_weights.shape[-1] // 2
+    kernels = shift_weights.unsqueeze(-1).unbind(2)  # S x (B, K, 1)
+    out = torch.roll(weights, -shift_range, -1) * kernels[0]
+    for s in range(1, 2 * shift_range + 1):
+        out = torch.addcmul(out, torch.roll(weights, s - shift_range, -1), kernels[s])
+    return out
 
 
 def sharpen(weights: Tensor, gammas: Tensor, eps: float = EPSILON) -> Tensor:
@@ -197,14 +191,13 @@ def erase_and_write(
     Returns:
         (B, N, W) the new memory.
     """
-    weights_t = write_weights.transpose(1, 2)  # (B, N, H)
     if write_weights.shape[1] == 1:
-        erase = torch.bmm(weights_t, erase_vectors)  # (B, N, W): the product over one head
-        keep = 1.0 - erase
-    else:
-        # (B, H, N, W) -> product over heads: each head's erase applies multiplicatively.
-        keep = (1.0 - write_weights.unsqueeze(-1) * erase_vectors.unsqueeze(-2)).prod(1)
-    return torch.baddbmm(memory * keep, weights_t, write_vectors)
+        # One head: M + w (a - M e) by broadcasting (B, N, 1) x (B, 1, W); three ops, no bmm.
+        weights = write_weights.transpose(1, 2)  # (B, N, 1)
+        return torch.addcmul(memory, weights, write_vectors - memory * erase_vectors)
+    # (B, H, N, W) -> product over heads: each head's erase applies multiplicatively.
+    keep = (1.0 - write_weights.unsqueeze(-1) * erase_vectors.unsqueeze(-2)).prod(1)
+    return torch.baddbmm(memory * keep, write_weights.transpose(1, 2), write_vectors)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,6 +269,8 @@ def write_allocation_weights(usage: Tensor, write_gates: Tensor, num_writes: int
     Returns:
         (B, H, N).
     """
+    if num_writes == 1:
+        return allocation_weighting(usage).unsqueeze(1)
     allocations = []
     for head in range(num_writes):
         allocation = allocation_weighting(usage)
@@ -365,6 +360,8 @@ def directional_read_weights(link: Tensor, prev_read_weights: Tensor, forward: b
         (B, R, H, N).
     """
     matrix = link.transpose(-1, -2) if forward else link
+    if link.shape[1] == 1:  # one write head: a plain bmm, (B, R, N) @ (B, N, N)
+        return torch.bmm(prev_read_weights, matrix.squeeze(1)).unsqueeze(2)
     # (B, 1, R, N) @ (B, H, N, N) -> (B, H, R, N)
     weights = torch.matmul(prev_read_weights.unsqueeze(1), matrix)
     return weights.transpose(1, 2)
@@ -387,5 +384,10 @@ def read_mode_weighting(
     Returns:
         (B, R, N).
     """
+    if forward_weights.shape[2] == 1:  # one write head: three weighted terms, no stacking
+        backward_mode, forward_mode, content_mode = read_modes.unsqueeze(-1).unbind(2)
+        weights = content_weights * content_mode
+        weights = torch.addcmul(weights, forward_weights.squeeze(2), forward_mode)
+        return torch.addcmul(weights, backward_weights.squeeze(2), backward_mode)
     stacked = torch.cat([backward_weights, forward_weights, content_weights.unsqueeze(2)], 2)
     return torch.matmul(read_modes.unsqueeze(-2), stacked).squeeze(-2)  # (B, R, N)

@@ -1,0 +1,179 @@
+"""Benchmark the circuits: forward + backward time per training sequence and per step.
+
+Measures, in one run and on one device, the NTM in the NTM paper's copy configuration and the DNC in
+the seed's repeat-copy configuration, beside two floors of the same controller size: a fused
+torch.nn.LSTM and a Python loop of torch.nn.LSTMCell. One training iteration = unroll a batch of
+sequences, binary cross-entropy on the logits, backward (no optimizer step). Figures are medians
+over repeats; ratios are computed within this run, so load from other processes affects both
+sides alike.
+
+    python scripts/bench_circuits.py            # CPU (and CUDA when present), markdown table
+    python scripts/bench_circuits.py --quick    # fewer repeats
+    python scripts/bench_circuits.py --device cpu --threads 1 --batch-sizes 16
+
+Sequence lengths: copy with lengths 1..20 has T = 2L + 1 steps, 22 on average, so the NTM runs a
+fixed T = 22; the DNC repeat-copy sequences average about 7 steps, so the DNC runs T = 7.
+Peer figures (sequences/s at batch 16, forward + backward, measured on this 2-core CPU by the
+issue's authors): fastest NTM 104, DNC 620.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from memagents.circuits import build_circuit
+
+PEER_NTM = 104.0
+PEER_DNC = 620.0
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    input_size: int
+    output_size: int
+    steps: int
+    controller_size: int
+    peer: float
+
+
+NTM_COPY = Workload("ntm", 9, 8, 22, 100, PEER_NTM)
+DNC_REPEAT_COPY = Workload("dnc", 6, 5, 7, 64, PEER_DNC)
+
+
+class LSTMCellLoop(nn.Module):
+    """The floor a per-step circuit cannot beat: an LSTMCell stepped in Python + output layer."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(input_size, hidden_size)
+        self.output = nn.Linear(hidden_size, output_size)
+
+    def unroll(self, inputs: torch.Tensor) -> tuple[torch.Tensor, None]:
+        B, T, _ = inputs.shape
+        hidden = inputs.new_zeros(B, self.cell.hidden_size)
+        cell = hidden
+        outputs = []
+        for t in range(T):
+            hidden, cell = self.cell(inputs[:, t], (hidden, cell))
+            outputs.append(hidden)
+        return self.output(torch.stack(outputs, 1)), None
+
+
+class FusedLSTM(nn.Module):
+    """The fused torch.nn.LSTM (one layer) + output layer."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.output = nn.Linear(hidden_size, output_size)
+
+    def unroll(self, inputs: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.output(self.lstm(inputs)[0]), None
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_training(
+    model: nn.Module, work: Workload, batch_size: int, device: torch.device, repeats: int
+) -> float:
+    """Median seconds of one forward + backward over a batch of sequences."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.rand(batch_size, work.steps, work.input_size, generator=generator).to(device)
+    targets = (torch.rand(batch_size, work.steps, work.output_size, generator=generator) > 0.5).to(
+        device, torch.float32
+    )
+
+    def iteration() -> None:
+        logits, _ = model.unroll(inputs)
+        loss = F.binary_cross_entropy_with_logits(logits, targets)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+
+    for _ in range(max(3, repeats // 10)):
+        iteration()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        iteration()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def candidates(work: Workload) -> dict[str, Callable[[], nn.Module]]:
+    size = work.controller_size
+    return {
+        work.name.upper(): lambda: build_circuit(work.name, work.input_size, work.output_size),
+        f"LSTMCell({size}) loop": lambda: LSTMCellLoop(work.input_size, size, work.output_size),
+        f"nn.LSTM({size}) fused": lambda: FusedLSTM(work.input_size, size, work.output_size),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", help="auto (cpu, plus cuda if present), cpu, cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=None)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="10 repeats")
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    repeats = 10 if args.quick else args.repeats
+    if args.device == "auto":
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    else:
+        devices = [args.device]
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {repeats}")
+    print()
+    print("| device | batch | model | T | ms / iteration | ms / sequence | us / step | sequences/s "
+          "| vs model | vs LSTMCell loop | vs peer |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for device_name in devices:
+        device = torch.device(device_name)
+        batch_sizes = args.batch_sizes or ([1, 16] if device.type == "cpu" else [1, 16, 256])
+        for work in (NTM_COPY, DNC_REPEAT_COPY):
+            for batch_size in batch_sizes:
+                results = {}
+                for label, make in candidates(work).items():
+                    torch.manual_seed(0)
+                    model = make().to(device)
+                    results[label] = time_training(model, work, batch_size, device, repeats)
+                circuit_time = results[work.name.upper()]
+                loop_time = results[f"LSTMCell({work.controller_size}) loop"]
+                for label, seconds in results.items():
+                    per_sequence = seconds / batch_size
+                    rate = batch_size / seconds
+                    is_circuit = label == work.name.upper()
+                    versus_loop = f"{circuit_time / loop_time:.2f}x slower" if is_circuit else ""
+                    versus_peer = f"{rate / work.peer:.1f}x" if is_circuit else ""
+                    versus_model = "" if is_circuit else f"{circuit_time / seconds:.2f}x"
+                    print(
+                        f"| {device_name} | {batch_size} | {label} | {work.steps} "
+                        f"| {seconds * 1e3:.2f} | {per_sequence * 1e3:.3f} "
+                        f"| {seconds / work.steps * 1e6:.0f} | {rate:.0f} | {versus_model} "
+                        f"| {versus_loop} | {versus_peer} |",
+                        flush=True,
+                    )
+    print()
+    print("vs model: circuit time / this row's time. vs peer: circuit sequences/s over the peers' "
+          f"(NTM {PEER_NTM:g}, DNC {PEER_DNC:g} at batch 16).")
+
+
+if __name__ == "__main__":
+    main()
