@@ -1,0 +1,495 @@
+"""Memory circuits as reinforcement-learning policies, and the wrappers RL libraries need.
+
+Shapes: B batch (episodes in parallel), T time steps, I input size, O output size.
+
+A circuit's logits (B, O) are read as O independent Bernoulli bits: the policy samples the action
+``a_t ~ Bernoulli(sigmoid(logits_t))``, feeds it to the env, and learns from the env's reward
+alone (``reward_mode="bit"``, ``"vector"`` or ``"sparse"``; never from ``info["target"]``). The
+method is PPO (or, with one epoch, REINFORCE) with a learned baseline: the advantage of step t
+is the reward-to-go ``G_t`` minus ``b_t``, a moving average of the reward-to-go of step t over
+past batches (bias-corrected at the start), optionally normalised over the batch; an entropy
+bonus keeps the bits exploring (a bit the policy is sure of gets no more gradient, right or wrong).
+Unlike the supervised agent the policy is not told which steps are scored: it learns that from
+the rewards.
+
+Rolling a batch follows ``memagents.agent.rollout``: ``envs.reset(seed=...)``, step until every
+sub-env has ended its first episode, and mask every step after a sub-env's own end. The shared
+pieces (``make_envs``, ``env_sizes``, ``batch_seed``, ``build_optimizer``, ``NonFiniteLossError``)
+are imported from ``memagents.agent``.
+
+The wrappers at the end (numpy and gymnasium only) adapt ``MultiBinary(O)`` actions for libraries
+that cannot take them (see docs/RL.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from memagents.agent import NonFiniteLossError, batch_seed, build_optimizer
+from memagents.config import DEVICES, OPTIMIZERS, TrainConfig
+
+RL_REWARD_MODES = ("bit", "vector", "sparse")
+
+DEFAULT_CIRCUIT_KWARGS: dict[str, dict[str, Any]] = {
+    "lstm": dict(hidden_size=64, num_layers=1),
+    "ntm": dict(memory_size=16, word_size=8, controller_size=64),
+    "dnc": dict(memory_size=16, word_size=8, controller_size=64, num_reads=2),
+}
+"""Small circuits for the small RL copy task; ``circuit_kwargs`` override them key by key."""
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """Everything that defines a policy-gradient training run."""
+
+    agent: str = "ntm"
+    """Circuit: ``ntm``, ``dnc`` or ``lstm``; its logits are the policy's Bernoulli logits."""
+    env_id: str = "memtasks/Copy-v0"
+    """A registered id that follows the memtasks convention (MultiBinary(O) actions)."""
+    env_kwargs: dict[str, Any] = field(
+        default_factory=lambda: dict(bits=2, min_length=1, max_length=3)
+    )
+    """Keyword arguments of the task (without ``reward_mode``, which has its own field)."""
+    reward_mode: str = "bit"
+    """The env's reward: ``bit``, ``vector`` or ``sparse`` (each pays 1.0 for a perfect episode)."""
+    circuit_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Overrides of ``DEFAULT_CIRCUIT_KWARGS[agent]``."""
+    batch_size: int = 32
+    """Episodes per update, rolled in parallel through the native vector env."""
+    optimizer: str = "adam"
+    """``adam`` or ``rmsprop``."""
+    lr: float = 1e-3
+    """Learning rate."""
+    rmsprop_alpha: float = 0.9
+    """RMSprop smoothing constant."""
+    rmsprop_momentum: float = 0.0
+    """RMSprop momentum."""
+    eps: float = 1e-8
+    """Optimizer epsilon."""
+    clip_grad: float = 10.0
+    """Clip the global gradient norm to this value; 0 disables."""
+    gamma: float = 1.0
+    """Discount of the reward-to-go (1.0: the undiscounted return the envs are scored by)."""
+    baseline_decay: float = 0.9
+    """Decay of the per-step moving-average baseline (0: the previous batch's mean alone)."""
+    normalize_advantages: bool = True
+    """Divide the advantages by their standard deviation over the batch's steps (after centring)."""
+    ppo_epochs: int = 4
+    """Updates per batch with PPO's clipped objective (the batch replayed through ``unroll``);
+    1 is plain REINFORCE (one update at ratio 1: the same gradient)."""
+    clip_ratio: float = 0.2
+    """PPO's clip range: the probability ratio of a step's bits counts within 1 +- clip_ratio."""
+    entropy_coef: float = 0.15
+    """Weight of the entropy bonus (bits of entropy summed over a step's O actions)."""
+    max_steps: int = 5_000
+    """Updates at most (episodes = updates * batch_size)."""
+    eval_every: int = 100
+    """Evaluate the greedy policy (bit = logit > 0) every this many updates."""
+    eval_episodes: int = 256
+    """Episodes per evaluation, drawn with a fixed seed so evaluations compare."""
+    solved_return: float = 0.95
+    """Solved: the mean return of the training episodes over a log window exceeds this."""
+    stop_when_solved: bool = True
+    """End the run once solved."""
+    checkpoint_every: int = 500
+    """Write ``checkpoints/last.pt`` every this many updates (and at the end, on Ctrl-C/SIGTERM)."""
+    log_every: int = 20
+    """Write a metrics line (and test the solved criterion) every this many updates."""
+    seed: int = 1
+    """Seeds the circuit, the action sampling and every batch (batch k is drawn from (seed, k))."""
+    device: str = "auto"
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when available)."""
+    num_threads: int = 1
+    """torch intra-op threads on CPU; 0 keeps torch's default."""
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("agent", self.agent in DEFAULT_CIRCUIT_KWARGS, "ntm, dnc or lstm"),
+            ("reward_mode", self.reward_mode in RL_REWARD_MODES, f"one of {RL_REWARD_MODES}"),
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+            ("device", self.device in DEVICES, f"one of {DEVICES}"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("lr", self.lr > 0, "> 0"),
+            ("clip_grad", self.clip_grad >= 0, ">= 0 (0 disables)"),
+            ("gamma", 0 <= self.gamma <= 1, "in [0, 1]"),
+            ("baseline_decay", 0 <= self.baseline_decay < 1, "in [0, 1)"),
+            ("ppo_epochs", self.ppo_epochs >= 1, ">= 1"),
+            ("clip_ratio", self.clip_ratio > 0, "> 0"),
+            ("entropy_coef", self.entropy_coef >= 0, ">= 0"),
+            ("max_steps", self.max_steps >= 0, ">= 0"),
+            ("eval_every", self.eval_every >= 1, ">= 1"),
+            ("eval_episodes", self.eval_episodes >= 1, ">= 1"),
+            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+            ("log_every", self.log_every >= 1, ">= 1"),
+            ("num_threads", self.num_threads >= 0, ">= 0 (0: torch's default)"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+        if "reward_mode" in self.env_kwargs:
+            raise ValueError(
+                "give the reward mode as reward_mode (--reward-mode), not in env_kwargs"
+            )
+
+    @property
+    def full_env_kwargs(self) -> dict[str, Any]:
+        """The task's kwargs with the reward mode: what ``make_envs`` gets."""
+        return {**self.env_kwargs, "reward_mode": self.reward_mode}
+
+    @property
+    def full_circuit_kwargs(self) -> dict[str, Any]:
+        """``DEFAULT_CIRCUIT_KWARGS[agent]`` with ``circuit_kwargs`` applied."""
+        return {**DEFAULT_CIRCUIT_KWARGS[self.agent], **self.circuit_kwargs}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RLConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown RLConfig fields {unknown}")
+        return cls(**data)
+
+    def to_train_config(self) -> TrainConfig:
+        """The supervised config of the same circuit and task, so that checkpoints of RL runs load
+        with ``memagents.evaluation.load_circuit`` (and ``scripts/test.py``)."""
+        shared = {f.name for f in dataclasses.fields(TrainConfig)} & set(self.to_dict())
+        values = {name: getattr(self, name) for name in shared}
+        values.update(env_kwargs=self.full_env_kwargs, circuit_kwargs=self.full_circuit_kwargs)
+        return TrainConfig(**values)
+
+
+class PolicyRollout(NamedTuple):
+    """One batch of whole episodes played by a Bernoulli policy (first episode of each sub-env)."""
+
+    inputs: torch.Tensor  # (B, T, I): the observations the policy saw
+    log_probs: torch.Tensor  # (B, T): log-probability of the step's O sampled bits
+    entropy: torch.Tensor  # (B, T): entropy of the step's O Bernoulli bits, in nats
+    actions: torch.Tensor  # (B, T, O): the bits played
+    rewards: torch.Tensor  # (B, T): env rewards, 0 after each episode's end
+    mask: torch.Tensor  # (B, T): 1 on the steps of each episode, 0 after its end
+    lengths: torch.Tensor  # (B,): steps of each episode
+    bit_errors: torch.Tensor  # (B,): the env's final info["bit_errors"] (NaN if it gives none)
+
+    @property
+    def returns(self) -> torch.Tensor:
+        """(B,): the return of each episode."""
+        return self.rewards.sum(-1)
+
+
+class PolicyMetrics(NamedTuple):
+    """Per-episode figures, averaged over the batch."""
+
+    episode_return: float  # mean return (1.0 is a perfect episode in every RL reward mode)
+    bit_errors: float  # wrong bits on scored steps, from the env's final info
+    perfect: float  # fraction of episodes with no wrong bit
+    num_episodes: int
+
+
+def policy_rollout(
+    circuit: torch.nn.Module,
+    envs,
+    *,
+    seed: int | None = None,
+    options: dict[str, Any] | None = None,
+    greedy: bool = False,
+    max_steps: int = 100_000,
+) -> PolicyRollout:
+    """Play one batch of whole episodes with actions ~ Bernoulli(sigmoid(logits)).
+
+    ``greedy=True`` plays the most likely bits (logit > 0) instead of sampling. Sampling uses
+    torch's global generator. Works with autograd (training) and under ``torch.no_grad()``.
+    """
+    param = next(circuit.parameters())
+    device, dtype = param.device, param.dtype
+    obs, _ = envs.reset(seed=seed, options=options)
+    batch = obs.shape[0]
+    state = circuit.initial_state(batch)
+    alive = np.ones(batch, dtype=bool)
+    bit_errors = np.full(batch, np.nan)
+    inputs, log_probs, entropies, actions, rewards, masks = [], [], [], [], [], []
+    for _ in range(max_steps):
+        x_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device).to(dtype)
+        logits_t, state = circuit(x_t, state)
+        inputs.append(x_t)
+        policy = torch.distributions.Bernoulli(logits=logits_t)
+        action_t = (logits_t.detach() > 0).to(dtype) if greedy else policy.sample()
+        log_probs.append(policy.log_prob(action_t).sum(-1))
+        entropies.append(policy.entropy().sum(-1))
+        actions.append(action_t)
+        masks.append(alive.copy())
+        obs, reward, terminated, truncated, info = envs.step(action_t.to(torch.int8).cpu().numpy())
+        rewards.append(np.asarray(reward, dtype=np.float64) * alive)
+        ending = (np.asarray(terminated) | np.asarray(truncated)) & alive
+        if ending.any() and "bit_errors" in info:
+            bit_errors[ending] = np.asarray(info["bit_errors"])[ending]
+        alive &= ~ending
+        if not alive.any():
+            break
+    else:
+        raise RuntimeError(f"episodes did not end within {max_steps} steps")
+    as_tensor = lambda arrays: torch.as_tensor(np.stack(arrays, 1), device=device).to(dtype)  # noqa: E731
+    mask = as_tensor(masks)
+    return PolicyRollout(
+        inputs=torch.stack(inputs, 1),
+        log_probs=torch.stack(log_probs, 1),
+        entropy=torch.stack(entropies, 1),
+        actions=torch.stack(actions, 1),
+        rewards=as_tensor(rewards),
+        mask=mask,
+        lengths=mask.sum(-1).long(),
+        bit_errors=torch.as_tensor(bit_errors, device=device).to(dtype),
+    )
+
+
+def rollout_metrics(batch: PolicyRollout) -> PolicyMetrics:
+    errors = batch.bit_errors
+    return PolicyMetrics(
+        episode_return=batch.returns.mean().item(),
+        bit_errors=errors.mean().item(),
+        perfect=(errors == 0).to(errors.dtype).mean().item(),
+        num_episodes=int(errors.shape[0]),
+    )
+
+
+def rewards_to_go(rewards: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+    """(B, T) rewards and mask -> (B, T): G_t = sum_{k >= t} gamma^(k - t) r_k, 0 where masked."""
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        running = rewards[:, t] + gamma * running * mask[:, t]
+        returns[:, t] = running
+    return returns * mask
+
+
+class StepBaseline:
+    """b_t: a bias-corrected exponential moving average of the reward-to-go of step t.
+
+    ``value(T)`` gives (T,) for the steps seen so far (NaN for steps never seen);
+    ``update(returns (B, T), mask (B, T))`` folds in one batch's masked means.
+    """
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.average = np.zeros(0)
+        self.weight = np.zeros(0)  # 1 - decay^n after n updates: the bias correction
+
+    def _grow(self, length: int) -> None:
+        if length > self.average.shape[0]:
+            extra = length - self.average.shape[0]
+            self.average = np.concatenate([self.average, np.zeros(extra)])
+            self.weight = np.concatenate([self.weight, np.zeros(extra)])
+
+    def value(self, length: int) -> np.ndarray:
+        self._grow(length)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(
+                self.weight[:length] > 0, self.average[:length] / self.weight[:length], np.nan
+            )
+
+    def update(self, returns: torch.Tensor, mask: torch.Tensor) -> None:
+        length = returns.shape[1]
+        self._grow(length)
+        counts = mask.sum(0).cpu().double().numpy()
+        sums = (returns * mask).sum(0).cpu().double().numpy()
+        seen = counts > 0
+        means = np.divide(sums, counts, out=np.zeros(length), where=seen)
+        average, weight = self.average[:length], self.weight[:length]
+        average[seen] = self.decay * average[seen] + (1 - self.decay) * means[seen]
+        weight[seen] = self.decay * weight[seen] + (1 - self.decay)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {
+            "average": torch.from_numpy(self.average.copy()),
+            "weight": torch.from_numpy(self.weight.copy()),
+        }
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.average = state["average"].numpy().astype(np.float64)
+        self.weight = state["weight"].numpy().astype(np.float64)
+
+
+def advantages(
+    batch: PolicyRollout, baseline: StepBaseline, gamma: float, normalize: bool
+) -> torch.Tensor:
+    """(B, T): reward-to-go minus the baseline (the batch's own mean for steps never seen)."""
+    returns = rewards_to_go(batch.rewards, batch.mask, gamma)
+    mask = batch.mask
+    length = returns.shape[1]
+    batch_mean = ((returns * mask).sum(0) / mask.sum(0).clamp(min=1)).cpu().double().numpy()
+    value = baseline.value(length)
+    value = np.where(np.isnan(value), batch_mean, value)
+    advantage = (returns - torch.as_tensor(value, device=returns.device).to(returns.dtype)) * mask
+    baseline.update(returns, mask)
+    if normalize:
+        count = mask.sum().clamp(min=2)
+        centred = (advantage - advantage.sum() / count) * mask
+        std = (centred.square().sum() / (count - 1)).sqrt()
+        advantage = centred / (std + 1e-8)
+    return advantage
+
+
+def policy_loss(
+    circuit: torch.nn.Module,
+    batch: PolicyRollout,
+    advantage: torch.Tensor,
+    clip_ratio: float,
+    entropy_coef: float,
+) -> torch.Tensor:
+    """PPO's clipped surrogate on a stored batch, replayed through ``circuit.unroll``.
+
+    The ratio is that of the step's joint probability of its O bits. At the parameters that
+    played the batch the ratio is 1 and the gradient is REINFORCE's.
+    """
+    logits, _ = circuit.unroll(batch.inputs)
+    policy = torch.distributions.Bernoulli(logits=logits)
+    log_probs = policy.log_prob(batch.actions).sum(-1)  # (B, T)
+    ratio = torch.exp(log_probs - batch.log_probs.detach())
+    clipped = ratio.clamp(1.0 - clip_ratio, 1.0 + clip_ratio)
+    surrogate = torch.minimum(ratio * advantage, clipped * advantage)
+    episodes = batch.mask.shape[0]
+    loss = -(surrogate * batch.mask).sum() / episodes
+    if entropy_coef > 0:
+        loss = loss - entropy_coef * (policy.entropy().sum(-1) * batch.mask).sum() / episodes
+    return loss
+
+
+class PolicyGradientAgent:
+    """Trains a circuit as a Bernoulli policy: PPO (clipped, ``ppo_epochs`` updates per batch)
+    or, with ``ppo_epochs=1``, REINFORCE; both with the per-step moving-average baseline.
+
+    Args:
+        circuit: any circuit of ``memagents.circuits``.
+        envs: a vector env of training episodes with an RL reward mode (``make_envs``).
+        config: an ``RLConfig``.
+    """
+
+    def __init__(self, circuit: torch.nn.Module, envs, config: RLConfig) -> None:
+        self.circuit = circuit
+        self.envs = envs
+        self.config = config
+        self.optimizer = build_optimizer(config, circuit.parameters())
+        self.baseline = StepBaseline(config.baseline_decay)
+        self.step = 0
+        self.episodes = 0
+
+    def train_step(self) -> tuple[PolicyMetrics, float]:
+        """Play one fresh batch and update on it. Returns its metrics and ms per episode.
+
+        Raises:
+            NonFiniteLossError: the loss is NaN or infinite (that update is not applied).
+        """
+        config = self.config
+        start = time.perf_counter()
+        self.circuit.train()
+        with torch.no_grad():
+            batch = policy_rollout(self.circuit, self.envs, seed=batch_seed(config.seed, self.step))
+        advantage = advantages(batch, self.baseline, config.gamma, config.normalize_advantages)
+        for _ in range(config.ppo_epochs):
+            loss = policy_loss(
+                self.circuit, batch, advantage, config.clip_ratio, config.entropy_coef
+            )
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(self.circuit.parameters(), config.clip_grad)
+            self.optimizer.step()
+        self.step += 1
+        episodes = batch.mask.shape[0]
+        self.episodes += episodes
+        elapsed_ms = 1000.0 * (time.perf_counter() - start) / episodes
+        return rollout_metrics(batch), elapsed_ms
+
+
+@torch.no_grad()
+def evaluate_policy(
+    circuit: torch.nn.Module,
+    envs,
+    num_episodes: int,
+    *,
+    seed: int,
+    greedy: bool = True,
+    options: dict[str, Any] | None = None,
+) -> PolicyMetrics:
+    """Mean figures over at least ``num_episodes`` episodes (whole batches of ``envs``).
+
+    Sampled actions (``greedy=False``) draw from torch's global generator: the caller's stream
+    moves on, so a training run evaluates greedily only.
+    """
+    circuit.eval()
+    totals = np.zeros(3)
+    count = 0
+    index = 0
+    while count < num_episodes:
+        batch = policy_rollout(
+            circuit, envs, seed=batch_seed(seed, index), greedy=greedy, options=options
+        )
+        metrics = rollout_metrics(batch)
+        size = metrics.num_episodes
+        totals += np.array([metrics.episode_return, metrics.bit_errors, metrics.perfect]) * size
+        count += size
+        index += 1
+    episode_return, errors, perfect = totals / count
+    return PolicyMetrics(float(episode_return), float(errors), float(perfect), count)
+
+
+# Wrappers for libraries that cannot take MultiBinary(O) actions (numpy + gymnasium only).
+
+
+class MultiBinaryToDiscrete(gym.ActionWrapper):
+    """``MultiBinary(O)`` -> ``Discrete(2**O)``, for libraries that take Discrete actions only.
+
+    Action k plays the bits of k, least significant first: bit i = (k >> i) & 1. The policy then
+    picks among 2**O joint actions (fine for O <= 10; O is capped at 16).
+    """
+
+    max_bits = 16
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        space = env.action_space
+        if not isinstance(space, gym.spaces.MultiBinary) or len(space.shape) != 1:
+            raise ValueError(f"expected a MultiBinary(O) action space, got {space}")
+        self.bits = int(space.shape[0])
+        if self.bits > self.max_bits:
+            raise ValueError(
+                f"MultiBinary({self.bits}) would need Discrete(2**{self.bits}) actions; "
+                f"at most {self.max_bits} bits (use MultiBinaryToMultiDiscrete)"
+            )
+        self.action_space = gym.spaces.Discrete(2**self.bits)
+        self._powers = 1 << np.arange(self.bits)
+
+    def action(self, action: Any) -> np.ndarray:
+        """Index k -> (O,) int8 bits."""
+        return ((int(action) & self._powers) > 0).astype(np.int8)
+
+    def index(self, bits: Any) -> int:
+        """(O,) bits -> index k: the inverse of ``action``."""
+        return int(np.dot(np.asarray(bits, dtype=np.int64) > 0, self._powers))
+
+
+class MultiBinaryToMultiDiscrete(gym.ActionWrapper):
+    """``MultiBinary(O)`` -> ``MultiDiscrete([2] * O)``: the same bits, as int64 categorical
+    choices. sb3-contrib's RecurrentPPO (2.9.2) needs it: its rollout buffer keeps MultiBinary
+    actions as int8, which its Bernoulli log-probability refuses (docs/RL.md)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        space = env.action_space
+        if not isinstance(space, gym.spaces.MultiBinary) or len(space.shape) != 1:
+            raise ValueError(f"expected a MultiBinary(O) action space, got {space}")
+        self.action_space = gym.spaces.MultiDiscrete(np.full(space.shape[0], 2, dtype=np.int64))
+
+    def action(self, action: Any) -> np.ndarray:
+        return np.asarray(action).astype(np.int8)

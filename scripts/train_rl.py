@@ -1,0 +1,417 @@
+"""Train an NTM, DNC or LSTM as a reinforcement-learning policy on a memtasks task.
+
+    python scripts/train_rl.py --agent ntm --env memtasks/Copy-v0          # until solved
+    python scripts/train_rl.py --agent dnc --env-kwarg bits=2 --max-steps 2000
+    python scripts/train_rl.py --agent lstm --ppo-epochs 1                 # plain REINFORCE
+    python scripts/train_rl.py --resume <run name or folder>               # continue a run
+
+The circuit's logits are the logits of O independent Bernoulli bits; actions are sampled from
+them and the policy learns from the env's reward alone (``--reward-mode bit`` by default), with
+PPO's clipped objective and a per-step moving-average baseline (``memagents.rl``). A run writes
+runs/<name>/ (config.json, train.log, metrics.jsonl, checkpoints/last.pt, plots/) like
+scripts/train.py; live curves go to visdom when a server answers, PNG files always. The
+checkpoint also loads in ``scripts/test.py``. Ctrl-C or SIGTERM writes a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from memagents.agent import NonFiniteLossError, env_sizes, make_envs
+from memagents.checkpoint import (
+    CheckpointError,
+    capture_rng_state,
+    load_checkpoint,
+    load_model_state,
+    restore_rng_state,
+    save_checkpoint,
+)
+from memagents.circuits import build_circuit
+from memagents.config import parse_kwarg
+from memagents.plotting import Plotter
+from memagents.rl import PolicyGradientAgent, RLConfig, evaluate_policy
+from memagents.runs import (
+    CHECKPOINT_NAME,
+    MetricsWriter,
+    default_run_name,
+    resolve_run_dir,
+    setup_logging,
+)
+
+log = logging.getLogger("memagents.train_rl")
+
+EVAL_SEED = 10_007  # every evaluation plays the same episodes, so they compare
+
+OVERRIDE_FLAGS = {
+    # flag: (RLConfig field, type)
+    "--agent": ("agent", str),
+    "--env": ("env_id", str),
+    "--reward-mode": ("reward_mode", str),
+    "--batch-size": ("batch_size", int),
+    "--optimizer": ("optimizer", str),
+    "--lr": ("lr", float),
+    "--clip-grad": ("clip_grad", float),
+    "--gamma": ("gamma", float),
+    "--baseline-decay": ("baseline_decay", float),
+    "--ppo-epochs": ("ppo_epochs", int),
+    "--clip-ratio": ("clip_ratio", float),
+    "--entropy-coef": ("entropy_coef", float),
+    "--max-steps": ("max_steps", int),
+    "--eval-every": ("eval_every", int),
+    "--eval-episodes": ("eval_episodes", int),
+    "--solved-return": ("solved_return", float),
+    "--checkpoint-every": ("checkpoint_every", int),
+    "--log-every": ("log_every", int),
+    "--seed": ("seed", int),
+    "--device": ("device", str),
+    "--num-threads": ("num_threads", int),
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for flag, (name, kind) in OVERRIDE_FLAGS.items():
+        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override {name}")
+    parser.add_argument(
+        "--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="task argument"
+    )
+    parser.add_argument(
+        "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
+    )
+    parser.add_argument(
+        "--no-normalize-advantages", action="store_true", help="keep the raw advantages"
+    )
+    parser.add_argument(
+        "--no-stop-when-solved", action="store_true", help="train to --max-steps even when solved"
+    )
+    parser.add_argument("--run-name", help="name of the run (default: MACHINE_TIMESTAMP)")
+    parser.add_argument("--runs-dir", default="runs", help="folder of the runs (default: runs)")
+    parser.add_argument("--resume", metavar="RUN", help="continue a run (its name or folder)")
+    parser.add_argument("--no-visdom", action="store_true", help="no visdom; PNG plots only")
+    parser.add_argument("--visdom-server", default="http://localhost")
+    parser.add_argument("--visdom-port", type=int, default=8097)
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    return parser.parse_args(argv)
+
+
+def collect_overrides(args: argparse.Namespace) -> dict:
+    overrides = {
+        name: getattr(args, name)
+        for name, _ in OVERRIDE_FLAGS.values()
+        if getattr(args, name) is not None
+    }
+    if args.env_kwarg:
+        overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
+    if args.circuit_kwarg:
+        overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
+    if args.no_normalize_advantages:
+        overrides["normalize_advantages"] = False
+    if args.no_stop_when_solved:
+        overrides["stop_when_solved"] = False
+    return overrides
+
+
+def resolve_rl_config(base: RLConfig, overrides: dict) -> RLConfig:
+    """``base`` with ``overrides``; ``env_kwargs`` and ``circuit_kwargs`` merge key by key."""
+    overrides = dict(overrides)
+    for key in ("env_kwargs", "circuit_kwargs"):
+        if key in overrides:
+            overrides[key] = {**getattr(base, key), **overrides[key]}
+    return dataclasses.replace(base, **overrides)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+class Stop(Exception):
+    """Raised from the SIGTERM handler, so a terminated run checkpoints like a Ctrl-C."""
+
+
+def _raise_stop(signum, frame) -> None:
+    raise Stop(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = collect_overrides(args)
+    checkpoint = None
+    try:
+        if args.resume:
+            run_dir = resolve_run_dir(args.resume, args.runs_dir)
+            checkpoint_path = run_dir / CHECKPOINT_NAME
+            try:
+                checkpoint = load_checkpoint(checkpoint_path)
+                base = RLConfig.from_dict(checkpoint["rl_config"])
+            except (CheckpointError, KeyError) as error:
+                print(f"error: cannot resume: {error}", file=sys.stderr)
+                return 2
+            config = resolve_rl_config(base, overrides)
+        else:
+            config = resolve_rl_config(RLConfig(), overrides)
+            run_dir = Path(args.runs_dir) / (args.run_name or default_run_name())
+            if (run_dir / CHECKPOINT_NAME).exists():
+                print(
+                    f"error: run {run_dir} already has a checkpoint; resume it with "
+                    f"--resume {run_dir.name} or pick another --run-name",
+                    file=sys.stderr,
+                )
+                return 2
+    except (ValueError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    setup_logging(run_dir / "train.log")
+    return train(config, run_dir, args, checkpoint)
+
+
+def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint) -> int:
+    run_name = run_dir.name
+    device = pick_device(config.device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    try:
+        envs = make_envs(config.env_id, config.batch_size, config.full_env_kwargs)
+        eval_envs = make_envs(config.env_id, min(config.eval_episodes, 256), config.full_env_kwargs)
+        input_size, output_size = env_sizes(envs)
+    except Exception as error:  # gymnasium raises several types for a bad id or kwargs
+        log.error("cannot make env %r with %s: %s", config.env_id, config.full_env_kwargs, error)
+        return 2
+    circuit = build_circuit(config.agent, input_size, output_size, **config.full_circuit_kwargs)
+    circuit = circuit.to(device)
+    agent = PolicyGradientAgent(circuit, envs, config)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    elapsed_before = 0.0
+    solved_at = None
+    if checkpoint is not None:
+        try:
+            load_model_state(circuit, checkpoint["model"], checkpoint_path)
+            agent.optimizer.load_state_dict(checkpoint["optimizer"])
+            agent.baseline.load_state_dict(checkpoint["baseline"])
+        except (CheckpointError, ValueError, KeyError) as error:
+            log.error("cannot resume: %s", error)
+            return 2
+        for group in agent.optimizer.param_groups:  # a resumed run may lower the lr
+            group["lr"] = config.lr
+        agent.step = checkpoint["step"]
+        agent.episodes = checkpoint["episodes"]
+        elapsed_before = checkpoint.get("elapsed_s", 0.0)
+        solved_at = checkpoint.get("solved_at")
+        restore_rng_state(checkpoint["rng"])
+        log.info("resumed run %s at step %d from %s", run_name, agent.step, checkpoint_path)
+    metrics = MetricsWriter(
+        run_dir / "metrics.jsonl", truncate_after_step=agent.step if checkpoint else None
+    )
+    plotter = Plotter(
+        env=run_name,
+        out_dir=run_dir / "plots",
+        server=args.visdom_server,
+        port=args.visdom_port,
+        enabled=not args.no_visdom,
+    )
+    log.info("run %s in %s on %s", run_name, run_dir, device)
+    log.info(
+        "task %s %s: input size %d, output size %d",
+        config.env_id,
+        config.full_env_kwargs,
+        input_size,
+        output_size,
+    )
+    log.info("policy: Bernoulli bits from the logits of\n%s", circuit)
+    log.info("parameters: %d", sum(p.numel() for p in circuit.parameters()))
+    log.info("config: %s", json.dumps(config.to_dict()))
+    if plotter.connected:
+        log.info("visdom: live plots in env %r", run_name)
+
+    def write_checkpoint(last_eval: dict | None = None) -> None:
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "circuit": {
+                    "name": config.agent,
+                    "input_size": input_size,
+                    "output_size": output_size,
+                    "config": circuit.config(),
+                },
+                "model": circuit.state_dict(),
+                "optimizer": agent.optimizer.state_dict(),
+                "baseline": agent.baseline.state_dict(),
+                "step": agent.step,
+                "episodes": agent.episodes,
+                "sequences": agent.episodes,
+                "train_config": config.to_train_config().to_dict(),
+                "rl_config": config.to_dict(),
+                "rng": capture_rng_state(),
+                "metrics": last_eval or {},
+                "elapsed_s": elapsed_before + (time.perf_counter() - start),
+                "solved_at": solved_at,
+            },
+        )
+
+    def plot(kind: str, episode_return: float, bit_errors: float) -> None:
+        plotter.line(
+            "return",
+            agent.episodes,
+            {kind: episode_return},
+            title="mean episode return",
+            xlabel="episodes",
+            ylabel="return",
+        )
+        plotter.line(
+            "bit_errors",
+            agent.episodes,
+            {kind: bit_errors},
+            title="bit errors per episode",
+            xlabel="episodes",
+            ylabel="bits",
+        )
+
+    start = time.perf_counter()
+    last_eval: dict | None = None
+    window = []
+    status = "finished"
+    previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
+    progress = tqdm(
+        total=config.max_steps,
+        initial=agent.step,
+        desc=run_name,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
+    try:
+        while agent.step < config.max_steps:
+            batch, ms_per_episode = agent.train_step()
+            window.append((batch.episode_return, batch.bit_errors, batch.perfect, ms_per_episode))
+            progress.update(1)
+            progress.set_postfix(
+                ret=f"{batch.episode_return:.3f}", bit_errors=f"{batch.bit_errors:.2f}"
+            )
+            step = agent.step
+            if step % config.log_every == 0 or step == config.max_steps:
+                episode_return, errors, perfect, ms = np.mean(window, axis=0)
+                window.clear()
+                elapsed = elapsed_before + time.perf_counter() - start
+                metrics.write(
+                    "train",
+                    step=step,
+                    episodes=agent.episodes,
+                    episode_return=episode_return,
+                    bit_errors=errors,
+                    perfect=perfect,
+                    ms_per_episode=ms,
+                    elapsed_s=elapsed,
+                )
+                plot("train", episode_return, errors)
+                if solved_at is None and episode_return > config.solved_return:
+                    solved_at = dict(
+                        step=step,
+                        episodes=agent.episodes,
+                        elapsed_s=elapsed,
+                        episode_return=episode_return,
+                        bit_errors=errors,
+                    )
+                    metrics.write("solved", **solved_at)
+                    log.info(
+                        "SOLVED at step %d (%d episodes, %.0f s): mean training return %.4f over "
+                        "the last %d updates",
+                        step,
+                        agent.episodes,
+                        elapsed,
+                        episode_return,
+                        config.log_every,
+                    )
+            if step % config.eval_every == 0 or step == config.max_steps:
+                result = evaluate_policy(circuit, eval_envs, config.eval_episodes, seed=EVAL_SEED)
+                elapsed = elapsed_before + time.perf_counter() - start
+                last_eval = dict(
+                    step=step, episodes=agent.episodes, elapsed_s=elapsed, **result._asdict()
+                )
+                metrics.write("eval", **last_eval)
+                plot("eval (greedy)", result.episode_return, result.bit_errors)
+                log.info(
+                    "step %d (%d episodes, %.0f s): greedy return %.4f, bit errors %.3f, "
+                    "perfect %.3f",
+                    step,
+                    agent.episodes,
+                    elapsed,
+                    result.episode_return,
+                    result.bit_errors,
+                    result.perfect,
+                )
+            if step % config.checkpoint_every == 0:
+                write_checkpoint(last_eval)
+            if solved_at is not None and config.stop_when_solved:
+                break
+        write_checkpoint(last_eval)
+    except (KeyboardInterrupt, Stop) as reason:
+        status = "interrupted"
+        progress.close()
+        write_checkpoint(last_eval)
+        log.warning(
+            "interrupted (%s) at step %d: checkpoint written to %s; resume with\n"
+            "    python scripts/train_rl.py --resume %s",
+            reason or "Ctrl-C",
+            agent.step,
+            checkpoint_path,
+            run_dir,
+        )
+    except NonFiniteLossError as error:
+        status = "non-finite loss"
+        progress.close()
+        log.error("stopped: %s; resume with a lower --lr", error)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        progress.close()
+        metrics.close()
+        pngs = plotter.save_pngs()
+    elapsed = elapsed_before + time.perf_counter() - start
+    log.info(
+        "summary: %s after %d updates, %d episodes, %.0f s",
+        status,
+        agent.step,
+        agent.episodes,
+        elapsed,
+    )
+    if last_eval:
+        log.info(
+            "summary: last greedy eval at step %d: return %.4f, bit errors %.4f, perfect %.3f",
+            last_eval["step"],
+            last_eval["episode_return"],
+            last_eval["bit_errors"],
+            last_eval["perfect"],
+        )
+    if solved_at:
+        log.info(
+            "summary: solved (training return > %.2f) at step %d, %d episodes, %.0f s",
+            config.solved_return,
+            solved_at["step"],
+            solved_at["episodes"],
+            solved_at["elapsed_s"],
+        )
+    else:
+        log.info("summary: not solved (training return > %.2f)", config.solved_return)
+    log.info("summary: run folder %s, checkpoint %s, %d plots", run_dir, checkpoint_path, len(pngs))
+    return {"finished": 0, "interrupted": 130, "non-finite loss": 3}[status]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
