@@ -125,7 +125,7 @@ def candidates(work: Workload) -> dict[str, Callable[[], nn.Module]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto", help="auto (cpu, plus cuda if present), cpu, cuda")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave the default)")
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=None)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="10 repeats")

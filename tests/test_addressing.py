@@ -20,6 +20,16 @@ def close(actual, expected, atol=1e-5):
     torch.testing.assert_close(actual, t(expected), atol=atol, rtol=0)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tensors are tiny: one intra-op thread is fastest, and on a shared 2-core machine
+    OpenMP workers spinning against other processes made a 5 s test take 70 s."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # -- hand-computed tables: NTM -------------------------------------------------------------------
 
 MEMORY = t([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]]])  # (1, 4, 2)

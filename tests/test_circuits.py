@@ -45,6 +45,16 @@ def flat_state(state) -> list[torch.Tensor]:
     return [t for part in state for t in flat_state(part)]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tensors are tiny: one intra-op thread is fastest, and on a shared 2-core machine
+    OpenMP workers spinning against other processes made a 5 s test take 70 s."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # -- interface ---------------------------------------------------------------------------------
 
 
