@@ -113,10 +113,16 @@ def time_training(
     return statistics.median(times)
 
 
-def candidates(work: Workload) -> dict[str, Callable[[], nn.Module]]:
+def candidates(work: Workload, compiled: bool) -> dict[str, Callable[[], nn.Module]]:
     size = work.controller_size
+
+    def circuit() -> nn.Module:
+        return build_circuit(work.name, work.input_size, work.output_size)
+
+    extra = {f"{work.name.upper()} compile_step()": lambda: circuit().compile_step()}
     return {
-        work.name.upper(): lambda: build_circuit(work.name, work.input_size, work.output_size),
+        work.name.upper(): circuit,
+        **(extra if compiled else {}),
         f"LSTMCell({size}) loop": lambda: LSTMCellLoop(work.input_size, size, work.output_size),
         f"nn.LSTM({size}) fused": lambda: FusedLSTM(work.input_size, size, work.output_size),
     }
@@ -124,11 +130,18 @@ def candidates(work: Workload) -> dict[str, Callable[[], nn.Module]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="auto", help="auto (cpu, plus cuda if present), cpu, cuda")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: leave the default)")
+    parser.add_argument(
+        "--device", default="auto", help="auto (cpu, plus cuda if present), cpu, cuda"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (0: leave the default)"
+    )
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=None)
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="10 repeats")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time compile_step() (compiles ~1 min each)"
+    )
     args = parser.parse_args()
 
     if args.threads:
@@ -141,8 +154,10 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {repeats}")
     print()
-    print("| device | batch | model | T | ms / iteration | ms / sequence | us / step | sequences/s "
-          "| vs model | vs LSTMCell loop | vs peer |")
+    print(
+        "| device | batch | model | T | ms / iteration | ms / sequence | us / step | sequences/s "
+        "| vs model | vs LSTMCell loop | vs peer |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for device_name in devices:
         device = torch.device(device_name)
@@ -150,7 +165,7 @@ def main() -> None:
         for work in (NTM_COPY, DNC_REPEAT_COPY):
             for batch_size in batch_sizes:
                 results = {}
-                for label, make in candidates(work).items():
+                for label, make in candidates(work, args.compile).items():
                     torch.manual_seed(0)
                     model = make().to(device)
                     results[label] = time_training(model, work, batch_size, device, repeats)
@@ -159,8 +174,8 @@ def main() -> None:
                 for label, seconds in results.items():
                     per_sequence = seconds / batch_size
                     rate = batch_size / seconds
-                    is_circuit = label == work.name.upper()
-                    versus_loop = f"{circuit_time / loop_time:.2f}x slower" if is_circuit else ""
+                    is_circuit = label.startswith(work.name.upper())
+                    versus_loop = f"{seconds / loop_time:.2f}x slower" if is_circuit else ""
                     versus_peer = f"{rate / work.peer:.1f}x" if is_circuit else ""
                     versus_model = "" if is_circuit else f"{circuit_time / seconds:.2f}x"
                     print(
@@ -171,8 +186,10 @@ def main() -> None:
                         flush=True,
                     )
     print()
-    print("vs model: circuit time / this row's time. vs peer: circuit sequences/s over the peers' "
-          f"(NTM {PEER_NTM:g}, DNC {PEER_DNC:g} at batch 16).")
+    print(
+        "vs model: circuit time / this row's time. vs peer: circuit sequences/s over the peers' "
+        f"(NTM {PEER_NTM:g}, DNC {PEER_DNC:g} at batch 16)."
+    )
 
 
 if __name__ == "__main__":

@@ -319,3 +319,20 @@ def test_tiny_memory_circuits_fit_a_copy_batch(name, kwargs):
     steps, loss = steps_to_fit_copy(circuit, max_steps=350)
     assert steps < 350, f"still bit errors after {steps} steps (loss {loss:.3f})"
     assert loss < 0.35
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ntm", "dnc"])
+def test_compiled_step_equals_eager(name):
+    """`compile_step()` (torch.compile of the access step) gives the eager logits and gradients."""
+    eager = tiny(name, dtype=torch.float32, **TINY[name])
+    compiled = tiny(name, dtype=torch.float32, **TINY[name]).compile_step()
+    x = inputs(3, 4, torch.float32)
+    results = []
+    for circuit in (eager, compiled):
+        logits, _ = circuit.unroll(x)
+        logits.square().sum().backward()
+        results.append((logits, [p.grad for p in circuit.parameters()]))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for compiled_grad, eager_grad in zip(results[1][1], results[0][1], strict=True):
+        torch.testing.assert_close(compiled_grad, eager_grad)
