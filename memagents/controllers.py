@@ -82,15 +82,28 @@ class LSTMController(nn.Module):
         Returns:
             output (B, C) and the new LSTMState.
         """
-        # lstm_cell(input, (h, c), w_ih, w_hh, b_ih, b_hh): the projected input rides as b_ih.
-        hidden, cell = torch.lstm_cell(
-            prev_reads,
-            (prev_state.hidden, prev_state.cell),
-            self.reads_weight,
-            self.hidden_weight,
-            projected_input,
-            None,
-        )
+        if projected_input.device.type == "cpu":
+            # lstm_cell(input, (h, c), w_ih, w_hh, b_ih, b_hh) with the projected input riding as
+            # a (B, 4C) b_ih: one ATen call for the whole cell, the fewest dispatches on CPU.
+            hidden, cell = torch.lstm_cell(
+                prev_reads,
+                (prev_state.hidden, prev_state.cell),
+                self.reads_weight,
+                self.hidden_weight,
+                projected_input,
+                None,
+            )
+        else:
+            # The fused CUDA cell wants 1-D biases: do the same maths as separate kernels.
+            gates = torch.addmm(projected_input, prev_reads, self.reads_weight.t())
+            gates = torch.addmm(gates, prev_state.hidden, self.hidden_weight.t())
+            in_gate, forget_gate, cell_gate, out_gate = gates.chunk(4, 1)
+            cell = torch.addcmul(
+                torch.sigmoid(forget_gate) * prev_state.cell,
+                torch.sigmoid(in_gate),
+                torch.tanh(cell_gate),
+            )
+            hidden = torch.sigmoid(out_gate) * torch.tanh(cell)
         return hidden, LSTMState(hidden, cell)
 
     def extra_repr(self) -> str:
