@@ -263,10 +263,11 @@ def rollout_metrics(batch: PolicyRollout) -> PolicyMetrics:
 
 def rewards_to_go(rewards: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
     """(B, T) rewards and mask -> (B, T): G_t = sum_{k >= t} gamma^(k - t) r_k, 0 where masked."""
+    rewards = rewards * mask  # the mask is a prefix: nothing after an episode's end counts
     returns = torch.zeros_like(rewards)
     running = torch.zeros_like(rewards[:, 0])
     for t in range(rewards.shape[1] - 1, -1, -1):
-        running = rewards[:, t] + gamma * running * mask[:, t]
+        running = rewards[:, t] + gamma * running
         returns[:, t] = running
     return returns * mask
 

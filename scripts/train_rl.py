@@ -307,7 +307,7 @@ def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint)
             )
             step = agent.step
             if step % config.log_every == 0 or step == config.max_steps:
-                episode_return, errors, perfect, ms = np.mean(window, axis=0)
+                episode_return, errors, perfect, ms = map(float, np.mean(window, axis=0))
                 window.clear()
                 elapsed = elapsed_before + time.perf_counter() - start
                 metrics.write(
