@@ -197,6 +197,17 @@ class SupervisedAgent:
         self.step = 0
         self.sequences = 0
 
+    def _pinned_length(self, seed: int) -> dict[str, int]:
+        """``{"length": n}``, n uniform over the env's training lengths, drawn from ``seed``."""
+        task = getattr(self.envs, "task", None)
+        if task is None or not hasattr(task, "min_length"):
+            raise ValueError(
+                "same_length_batches needs a memtasks vector env (with a min_length/max_length "
+                f"range), not {type(self.envs).__name__}"
+            )
+        low, high = task.min_length, task.max_length
+        return {"length": int(np.random.default_rng(seed).integers(low, high + 1))}
+
     def train_step(self) -> tuple[BatchMetrics, float]:
         """One update on a fresh batch. Returns its metrics and the milliseconds per sequence.
 
@@ -205,7 +216,9 @@ class SupervisedAgent:
         """
         start = time.perf_counter()
         self.circuit.train()
-        batch = rollout(self.circuit, self.envs, seed=batch_seed(self.config.seed, self.step))
+        seed = batch_seed(self.config.seed, self.step)
+        options = self._pinned_length(seed) if self.config.same_length_batches else None
+        batch = rollout(self.circuit, self.envs, seed=seed, options=options)
         per_sequence = sequence_loss_bits(batch.logits, batch.targets, batch.mask)
         loss = per_sequence.mean()
         if not torch.isfinite(loss):

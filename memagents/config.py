@@ -30,6 +30,11 @@ class TrainConfig:
     """Keyword arguments of the circuit (``memory_size``, ``word_size``, ...)."""
     batch_size: int = 16
     """Episodes per training step, rolled in parallel through ``gymnasium.make_vec``."""
+    same_length_batches: bool = False
+    """Draw one sequence length per batch (uniform over the task's training range, pinned with
+    ``options={"length": n}``) instead of one per sequence. Every sequence's length is still
+    uniform over the range, but no step is spent on padding after short episodes: with lengths
+    1..20 a mixed batch of 16 runs about 38 steps, a same-length batch 21 on average."""
     optimizer: str = "rmsprop"
     """``rmsprop`` (the seed's) or ``adam``."""
     lr: float = 1e-4

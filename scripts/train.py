@@ -86,6 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
     )
     parser.add_argument(
+        "--same-length-batches", action="store_true", help="one sequence length per batch"
+    )
+    parser.add_argument(
         "--no-stop-when-solved", action="store_true", help="train to --max-steps even when solved"
     )
     parser.add_argument("--run-name", help="name of the run (default: MACHINE_TIMESTAMP)")
@@ -108,6 +111,8 @@ def collect_overrides(args: argparse.Namespace) -> dict:
         overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
     if args.circuit_kwarg:
         overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
+    if args.same_length_batches:
+        overrides["same_length_batches"] = True
     if args.no_stop_when_solved:
         overrides["stop_when_solved"] = False
     return overrides

@@ -208,3 +208,29 @@ def test_training_lowers_the_loss_and_evaluation_counts_sequences():
         agent.train_step()
     after = evaluate(agent.circuit, eval_envs, 100, seed=3)
     assert after.loss_bits < 0.7 * before.loss_bits
+
+
+def test_same_length_batches_pin_one_length_per_batch():
+    config = small_config(
+        env_kwargs={"bits": 3, "min_length": 1, "max_length": 6}, same_length_batches=True
+    )
+    agent = make_agent(config)
+    lengths = set()
+    for step in range(12):
+        seed = batch_seed(config.seed, step)
+        options = agent._pinned_length(seed)
+        batch = rollout(agent.circuit, agent.envs, seed=seed, options=options)
+        assert len(set(batch.lengths.tolist())) == 1  # every episode of the batch alike
+        assert batch.lengths[0].item() == 2 * options["length"] + 1
+        lengths.add(options["length"])
+    assert lengths <= set(range(1, 7)) and len(lengths) >= 4  # spread over the training range
+    agent.train_step()  # and the training step takes the same path
+
+
+def test_same_length_batches_refuse_a_third_party_env():
+    config = small_config(
+        env_id=ECHO_ID, env_kwargs={"bits": 3}, same_length_batches=True, agent="lstm"
+    )
+    agent = make_agent(config)
+    with pytest.raises(ValueError, match="same_length_batches needs a memtasks vector env"):
+        agent.train_step()
