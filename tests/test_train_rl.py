@@ -3,6 +3,7 @@ end on tiny budgets (run folder, metrics, plots, checkpoint that scripts/test.py
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -214,7 +215,7 @@ def test_train_rl_writes_a_run_folder_and_resumes_bit_for_bit(tmp_path):
     assert loaded.circuit.name == "lstm" and loaded.config.env_kwargs["reward_mode"] == "bit"
 
 
-def test_train_rl_stops_when_solved_and_refuses_bad_settings(tmp_path):
+def test_train_rl_stops_when_solved(tmp_path):
     runs = str(tmp_path)
     result = train_rl(
         *TINY_RUN, "--solved-return", "0.0", "--max-steps", "50", "--run-name", "easy",
@@ -226,7 +227,19 @@ def test_train_rl_stops_when_solved_and_refuses_bad_settings(tmp_path):
     assert "SOLVED at step 5" in result.stderr
     assert load_checkpoint(tmp_path / "easy" / "checkpoints" / "last.pt")["step"] == 5
 
-    bad = train_rl("--agent", "lstm", "--reward-mode", "none", "--runs-dir", runs, check=False)
-    assert bad.returncode == 2 and "reward_mode must be one of" in bad.stderr
-    again = train_rl(*TINY_RUN, "--run-name", "easy", "--runs-dir", runs, check=False)
-    assert again.returncode == 2 and "already has a checkpoint" in again.stderr
+
+def test_train_rl_refuses_bad_settings_before_starting(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("train_rl", ROOT / "scripts" / "train_rl.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    runs = ["--runs-dir", str(tmp_path)]
+    assert script.main(["--agent", "lstm", "--reward-mode", "none", *runs]) == 2
+    assert "reward_mode must be one of" in capsys.readouterr().err
+    assert script.main(["--agent", "rnn", *runs]) == 2
+    assert "agent must be ntm, dnc or lstm" in capsys.readouterr().err
+    (tmp_path / "taken" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "taken" / "checkpoints" / "last.pt").write_bytes(b"")
+    assert script.main(["--run-name", "taken", *runs]) == 2
+    assert "already has a checkpoint" in capsys.readouterr().err
+    assert script.main(["--resume", "nothing", *runs]) == 2
+    assert "cannot resume" in capsys.readouterr().err
