@@ -210,10 +210,11 @@ def test_render_collection_gives_rgb_frames(env_id):
 def test_record_video(env_id, tmp_path):
     pytest.importorskip("moviepy", reason="RecordVideo needs moviepy (pip install moviepy)")
     env = gym.make(env_id, bits=3, render_mode="rgb_array")
-    env = gym.wrappers.RecordVideo(env, str(tmp_path), episode_trigger=lambda index: True)
+    folder = tmp_path / "videos"  # a new folder: RecordVideo warns when it reuses one
+    env = gym.wrappers.RecordVideo(env, str(folder), episode_trigger=lambda index: True)
     oracle_episode(env, lambda target: target)
     env.close()
-    videos = list(tmp_path.glob("*.mp4"))
+    videos = list(folder.glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 0
 
 
