@@ -24,7 +24,7 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from memagents.rl import MultiBinaryToMultiDiscrete
+from memtasks.wrappers import MultiBinaryToMultiDiscrete
 
 TASK = dict(bits=2, min_length=1, max_length=3, reward_mode="bit")
 

@@ -92,3 +92,23 @@ def setup_logging(log_file: Path | None, level: int = logging.INFO) -> None:
         file_handler.setFormatter(fmt)
         root.addHandler(file_handler)
     root.setLevel(level)
+
+
+def pick_device(name: str):
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when torch sees a device) as a ``torch.device``."""
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+class Stop(Exception):
+    """Raised from the SIGTERM handler, so a terminated run checkpoints like a Ctrl-C."""
+
+
+def raise_stop(signum, frame) -> None:
+    """SIGTERM handler: ``signal.signal(signal.SIGTERM, raise_stop)``."""
+    raise Stop(f"signal {signum}")

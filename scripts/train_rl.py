@@ -44,7 +44,10 @@ from memagents.rl import PolicyGradientAgent, RLConfig, evaluate_policy
 from memagents.runs import (
     CHECKPOINT_NAME,
     MetricsWriter,
+    Stop,
     default_run_name,
+    pick_device,
+    raise_stop,
     resolve_run_dir,
     setup_logging,
 )
@@ -131,22 +134,6 @@ def resolve_rl_config(base: RLConfig, overrides: dict) -> RLConfig:
         if key in overrides:
             overrides[key] = {**getattr(base, key), **overrides[key]}
     return dataclasses.replace(base, **overrides)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-class Stop(Exception):
-    """Raised from the SIGTERM handler, so a terminated run checkpoints like a Ctrl-C."""
-
-
-def _raise_stop(signum, frame) -> None:
-    raise Stop(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,7 +276,7 @@ def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint)
     last_eval: dict | None = None
     window = []
     status = "finished"
-    previous_handler = signal.signal(signal.SIGTERM, _raise_stop)
+    previous_handler = signal.signal(signal.SIGTERM, raise_stop)
     progress = tqdm(
         total=config.max_steps,
         initial=agent.step,

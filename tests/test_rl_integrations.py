@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import memtasks
-from memagents.rl import MultiBinaryToDiscrete, MultiBinaryToMultiDiscrete
+from memtasks.wrappers import MultiBinaryToDiscrete, MultiBinaryToMultiDiscrete
 
 SMALL = dict(bits=2, min_length=1, max_length=3)
 QUALIFIED = "memtasks:memtasks/Copy-v0"
