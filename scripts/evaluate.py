@@ -7,6 +7,7 @@
 Writes into --out:
     generalisation.md    bit errors per sequence (and % perfect sequences) at each length
     generalisation.png   bit errors per sequence against length, one line per model
+    training_curves.png  loss against sequences seen (--curve NAME=RUN_DIR)
     weights_<name>.png   write and read weights over one episode (--weights-model, --weights-length)
 """
 
@@ -28,6 +29,7 @@ from memagents.evaluation import (  # noqa: E402
     markdown_table,
     trace_episode,
 )
+from memagents.runs import read_metrics  # noqa: E402
 
 
 def parse_model(text: str) -> tuple[str, Path]:
@@ -43,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--model", type=parse_model, action="append", required=True,
                         metavar="NAME=CHECKPOINT")  # fmt: skip
+    parser.add_argument(
+        "--curve", type=parse_model, action="append", default=[], metavar="NAME=RUN_DIR"
+    )
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 50, 80, 120])
     parser.add_argument("--sequences", type=int, default=1000, help="sequences per length")
     parser.add_argument("--seed", type=int, default=0)
@@ -62,6 +67,23 @@ def plot_generalisation(results, lengths, train_max, path: Path) -> None:
     ax.set_ylabel("bit errors per sequence")
     ax.set_yscale("symlog", linthresh=1.0)
     ax.set_title("length generalisation")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_curves(curves: list[tuple[str, Path]], path: Path) -> None:
+    """Loss (bits per sequence) against sequences seen, from each run's metrics.jsonl."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for name, run_dir in curves:
+        rows = [row for row in read_metrics(run_dir) if row["kind"] == "train"]
+        ax.plot([r["sequences"] for r in rows], [r["loss_bits"] for r in rows], label=name)
+    ax.set_xlabel("training sequences")
+    ax.set_ylabel("loss (bits per sequence)")
+    ax.set_yscale("log")
+    ax.set_title("training curves")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -120,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "generalisation.md").write_text(header + table + "\n")
     plot_generalisation(results, args.lengths, train_max, out / "generalisation.png")
     print(table)
+    if args.curve:
+        plot_curves(args.curve, out / "training_curves.png")
     weights_model = args.weights_model or next(iter(loaded))
     if weights_model not in loaded:
         print(f"error: --weights-model {weights_model!r} is not one of {list(loaded)}",

@@ -182,6 +182,10 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
     elapsed_before = 0.0
     solved_at = None
     if checkpoint is not None:
+        if checkpoint.get("optimizer") is None:
+            log.error("cannot resume: checkpoint %s is model-only (exported), it has no optimizer "
+                      "state; train a new run instead", checkpoint_path)  # fmt: skip
+            return 2
         try:
             load_model_state(circuit, checkpoint["model"], checkpoint_path)
             agent.optimizer.load_state_dict(checkpoint["optimizer"])

@@ -100,12 +100,25 @@ def test_train_writes_a_complete_run_folder_and_test_reads_it(tmp_path):
     evaluated = run_script(
         "evaluate.py", "--model", f"A={checkpoint_file}", "--model", f"B={checkpoint_file}",
         "--lengths", "1", "2", "--sequences", "8", "--out", str(out), "--weights-length", "2",
+        "--curve", f"tiny={run_dir}",
     )  # fmt: skip
     table = (out / "generalisation.md").read_text()
     assert "| A |" in table and "| B |" in table and "| L=1 | L=2 |" in table
     assert table.split("\n\n", 1)[1].count("%") == 4  # every cell has its % perfect
     assert (out / "generalisation.png").stat().st_size > 1000
     assert (out / "weights_a.png").stat().st_size > 1000
+    assert (out / "training_curves.png").stat().st_size > 1000
+
+    exported = tmp_path / "small.pt"
+    run_script("export_checkpoint.py", str(run_dir), str(exported))
+    small = load_checkpoint(exported)
+    assert small["optimizer"] is None and small["step"] == 20
+    assert exported.stat().st_size < (run_dir / "checkpoints" / "last.pt").stat().st_size
+    run_script("test.py", "--checkpoint", str(exported), "--lengths", "2", "--sequences", "4",
+               "--no-visdom", "--out", str(tmp_path / "small_test"))  # fmt: skip
+    (run_dir / "checkpoints" / "last.pt").write_bytes(exported.read_bytes())
+    refused = run_script("train.py", "--resume", str(run_dir), "--no-visdom", check=False)
+    assert refused.returncode == 2 and "model-only (exported)" in refused.stderr
     assert "generalisation.md" in evaluated.stdout
 
 
