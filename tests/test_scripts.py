@@ -240,3 +240,24 @@ def test_bad_input_gives_a_clear_error(tmp_path):
     result = run_script("test.py", "--checkpoint", str(mismatched), check=False)
     assert result.returncode == 2
     assert f"checkpoint {mismatched}: its weights do not match" in result.stderr
+
+
+def test_sweep_tabulates_each_run(tmp_path):
+    tiny = " ".join(
+        ["--circuit-kwarg memory_size=8 --circuit-kwarg word_size=4",
+         "--circuit-kwarg controller_size=16 --batch-size 4 --eval-sequences 8",
+         "--solved-sequences 8 --max-steps 6"]
+    )  # fmt: skip
+    result = run_script(
+        "sweep.py", "--preset", "dnc-repeat-copy", "--config", f"{tiny} --lr 1e-3",
+        "--config", f"{tiny} --optimizer rmsprop --lr 1e-4", "--seeds", "1", "2",
+        "--eval-every", "3", "--jobs", "2", "--seconds", "120", "--runs-dir", str(tmp_path),
+    )  # fmt: skip
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
+    assert len(rows) == 4  # two configurations x two seeds
+    for row in rows:
+        assert "at step 6" in row  # every run evaluated at its last step
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dnc-repeat-copy-c0-s1", "dnc-repeat-copy-c0-s2",
+        "dnc-repeat-copy-c1-s1", "dnc-repeat-copy-c1-s2",
+    ]  # fmt: skip
