@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--show-length", type=int, help="length of the episode shown step by step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", help="folder of the PNG files (default: <run>/test or next to it)")
+    parser.add_argument(
+        "--out", help="folder of the PNG files (default: <run>/test, or runs/<file name>_test)"
+    )
     parser.add_argument("--no-visdom", action="store_true")
     parser.add_argument("--visdom-server", default="http://localhost")
     parser.add_argument("--visdom-port", type=int, default=8097)
@@ -73,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     circuit, config = loaded.circuit, loaded.config
-    in_run = path.parent.name == "checkpoints"
+    in_run = path.parent.name == "checkpoints" and (path.parent.parent / "config.json").is_file()
     run_name = path.parent.parent.name if in_run else path.stem
     out_dir = (
         Path(args.out)
         if args.out
-        else (path.parent.parent / "test" if in_run else path.parent / f"{path.stem}_test")
+        else (path.parent.parent / "test" if in_run else Path(args.runs_dir) / f"{path.stem}_test")
     )
     train_max = config.env_kwargs.get("max_length")
     lengths = args.lengths or [train_max or 10]
