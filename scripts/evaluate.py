@@ -66,6 +66,7 @@ def plot_generalisation(results, lengths, train_max, path: Path) -> None:
     ax.set_xlabel("sequence length")
     ax.set_ylabel("bit errors per sequence")
     ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0)
     ax.set_title("length generalisation")
     ax.grid(alpha=0.3)
     ax.legend()
