@@ -112,3 +112,65 @@ class Stop(Exception):
 def raise_stop(signum, frame) -> None:
     """SIGTERM handler: ``signal.signal(signal.SIGTERM, raise_stop)``."""
     raise Stop(f"signal {signum}")
+
+
+def log_run_start(
+    log: logging.Logger,
+    *,
+    run_dir: Path,
+    device,
+    env_id: str,
+    env_kwargs: dict,
+    sizes: tuple[int, int],
+    circuit,
+    config: dict[str, Any],
+    plotter,
+    circuit_label: str = "circuit:",
+) -> None:
+    """What a run logs at its start: where, the task, the circuit's structure, the config."""
+    log.info("run %s in %s on %s", run_dir.name, run_dir, device)
+    log.info("task %s %s: input size %d, output size %d", env_id, env_kwargs, *sizes)
+    log.info("%s\n%s", circuit_label, circuit)
+    log.info("parameters: %d", sum(p.numel() for p in circuit.parameters()))
+    log.info("config: %s", json.dumps(config))
+    if plotter.connected:
+        log.info("visdom: live plots in env %r", run_dir.name)
+
+
+def circuit_record(name: str, sizes: tuple[int, int], circuit) -> dict[str, Any]:
+    """The ``circuit`` entry of a checkpoint: what rebuilds it with ``build_circuit``."""
+    input_size, output_size = sizes
+    return {
+        "name": name,
+        "input_size": input_size,
+        "output_size": output_size,
+        "config": circuit.config(),
+    }
+
+
+def restore_training(checkpoint: dict, path: Path, circuit, optimizer, lr: float, **extra) -> None:
+    """Load a resumable checkpoint's circuit, optimizer (with ``lr`` applied, so a resumed run
+    may lower it) and any ``extra`` modules (name -> module with ``load_state_dict``), and the
+    RNG states.
+
+    Raises:
+        CheckpointError: the checkpoint is model-only (exported) or does not fit.
+    """
+    from memagents.checkpoint import CheckpointError, load_model_state, restore_rng_state
+
+    if checkpoint.get("optimizer") is None:
+        raise CheckpointError(
+            f"checkpoint {path}: model-only (exported), it has no optimizer state to resume; "
+            "train a new run instead"
+        )
+    load_model_state(circuit, checkpoint["model"], path)
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        for name, module in extra.items():
+            module.load_state_dict(checkpoint[name])
+    except (ValueError, KeyError) as error:
+        message = f"checkpoint {path}: cannot restore the training state ({error})"
+        raise CheckpointError(message) from error
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    restore_rng_state(checkpoint["rng"])

@@ -31,8 +31,6 @@ from memagents.checkpoint import (
     CheckpointError,
     capture_rng_state,
     load_checkpoint,
-    load_model_state,
-    restore_rng_state,
     save_checkpoint,
 )
 from memagents.circuits import build_circuit
@@ -42,10 +40,13 @@ from memagents.runs import (
     CHECKPOINT_NAME,
     MetricsWriter,
     Stop,
+    circuit_record,
     default_run_name,
+    log_run_start,
     pick_device,
     raise_stop,
     resolve_run_dir,
+    restore_training,
     setup_logging,
 )
 
@@ -182,23 +183,15 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
     elapsed_before = 0.0
     solved_at = None
     if checkpoint is not None:
-        if checkpoint.get("optimizer") is None:
-            log.error("cannot resume: checkpoint %s is model-only (exported), it has no optimizer "
-                      "state; train a new run instead", checkpoint_path)  # fmt: skip
-            return 2
         try:
-            load_model_state(circuit, checkpoint["model"], checkpoint_path)
-            agent.optimizer.load_state_dict(checkpoint["optimizer"])
-        except (CheckpointError, ValueError, KeyError) as error:
+            restore_training(checkpoint, checkpoint_path, circuit, agent.optimizer, config.lr)
+        except CheckpointError as error:
             log.error("cannot resume: %s", error)
             return 2
-        for group in agent.optimizer.param_groups:  # a resumed run may lower the lr
-            group["lr"] = config.lr
         agent.step = checkpoint["step"]
         agent.sequences = checkpoint["sequences"]
         elapsed_before = checkpoint.get("elapsed_s", 0.0)
         solved_at = checkpoint.get("solved_at")
-        restore_rng_state(checkpoint["rng"])
         log.info("resumed run %s at step %d from %s", run_name, agent.step, checkpoint_path)
     metrics = MetricsWriter(
         run_dir / "metrics.jsonl", truncate_after_step=agent.step if checkpoint else None
@@ -210,30 +203,23 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
         port=args.visdom_port,
         enabled=not args.no_visdom,
     )
-    log.info("run %s in %s on %s", run_name, run_dir, device)
-    log.info(
-        "task %s %s: input size %d, output size %d",
-        config.env_id,
-        config.env_kwargs,
-        input_size,
-        output_size,
+    log_run_start(
+        log,
+        run_dir=run_dir,
+        device=device,
+        env_id=config.env_id,
+        env_kwargs=config.env_kwargs,
+        sizes=(input_size, output_size),
+        circuit=circuit,
+        config=config.to_dict(),
+        plotter=plotter,
     )
-    log.info("circuit:\n%s", circuit)
-    log.info("parameters: %d", sum(p.numel() for p in circuit.parameters()))
-    log.info("config: %s", json.dumps(config.to_dict()))
-    if plotter.connected:
-        log.info("visdom: live plots in env %r", run_name)
 
     def write_checkpoint(last_eval: dict | None = None) -> None:
         save_checkpoint(
             checkpoint_path,
             {
-                "circuit": {
-                    "name": config.agent,
-                    "input_size": input_size,
-                    "output_size": output_size,
-                    "config": circuit.config(),
-                },
+                "circuit": circuit_record(config.agent, (input_size, output_size), circuit),
                 "model": circuit.state_dict(),
                 "optimizer": agent.optimizer.state_dict(),
                 "step": agent.step,
