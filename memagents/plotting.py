@@ -89,7 +89,7 @@ class Plotter:
             if self._visdom is None:
                 logger.warning(
                     "No visdom server at %s: start one with `python scripts/visdom_server.py "
-                    "--port %d` for live plots; meanwhile save_pngs() writes PNG files to %s",
+                    "--port %d` for live plots; the plots are written as PNG files to %s",
                     self.url,
                     port,
                     self.out_dir,
