@@ -53,7 +53,8 @@ def load_circuit(path: str | Path, device: str | torch.device = "cpu") -> Loaded
     return Loaded(circuit, config, checkpoint, path)
 
 
-def length_options(env_id: str, length: int, repeats: int | None = None) -> dict[str, int]:
+def length_options(length: int, repeats: int | None = None) -> dict[str, int]:
+    """``reset`` options that pin the sequence length (and the repeat count, for RepeatCopy)."""
     options = {"length": int(length)}
     if repeats is not None:
         options["repeats"] = int(repeats)
@@ -79,7 +80,7 @@ def generalisation(
                 envs,
                 sequences,
                 seed=seed,
-                options=length_options(config.env_id, length, repeats),
+                options=length_options(length, repeats),
             )
             for length in lengths
         }
@@ -110,7 +111,7 @@ def trace_episode(
 ) -> EpisodeTrace:
     """Roll one episode and keep the circuit's memory and weightings at every step."""
     envs = make_envs(config.env_id, 1, config.env_kwargs)
-    options = length_options(config.env_id, length, repeats) if length is not None else None
+    options = length_options(length, repeats) if length is not None else None
     try:
         batch = rollout(circuit, envs, seed=seed, options=options, keep_states=True)
     finally:
