@@ -27,7 +27,6 @@ import os
 import pickle
 import random
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +66,11 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return path
 
 
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint safely (``weights_only=True``) and check its layout.
 
@@ -80,15 +84,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(
             f"checkpoint {path}: refused by the safe (weights_only) loader, it holds objects "
-            f"other than tensors and plain data ({first})"
+            f"other than tensors and plain data, or is corrupt ({_first_line(error)})"
         ) from error
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+    except Exception as error:  # torch.load fails on garbage in many ways (IndexError too)
         raise CheckpointError(
             f"checkpoint {path}: unreadable, the file is truncated or corrupt "
-            f"({type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''})"
+            f"({type(error).__name__}: {_first_line(error)})"
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not a memagents checkpoint (no format tag)")

@@ -72,9 +72,16 @@ def test_truncated_file_is_a_clear_error(tmp_path):
         load_checkpoint(path)
 
 
-def test_garbage_file_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize("seed", range(40))
+def test_garbage_file_is_a_clear_error(tmp_path, seed):
+    # Random bytes break torch.load in many ways (a bad pickle, an IndexError in the safe
+    # unpickler, ...): every one must come out as a CheckpointError naming the file.
     path = tmp_path / "garbage.pt"
-    path.write_bytes(os.urandom(300))
+    path.write_bytes(np.random.default_rng(seed).bytes(300))
+    with pytest.raises(CheckpointError, match=r"garbage\.pt"):
+        load_checkpoint(path)
+    # The same bytes behind a pickle protocol header reach the unpickler itself.
+    path.write_bytes(b"\x80\x02" + np.random.default_rng(seed).bytes(300))
     with pytest.raises(CheckpointError, match=r"garbage\.pt"):
         load_checkpoint(path)
 
