@@ -123,7 +123,7 @@ def test_train_writes_a_complete_run_folder_and_test_reads_it(tmp_path):
 
 
 def test_sigkill_then_resume_equals_a_straight_run(tmp_path):
-    steps = "300"
+    steps = "600"  # long enough that the poll below catches it halfway on a fast machine
     common = [*TINY, "--max-steps", steps, "--eval-every", "1000", "--runs-dir", str(tmp_path)]
     run_script("train.py", *common, "--run-name", "straight", "--checkpoint-every", "1000")
 
