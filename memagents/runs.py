@@ -174,3 +174,44 @@ def restore_training(checkpoint: dict, path: Path, circuit, optimizer, lr: float
     for group in optimizer.param_groups:
         group["lr"] = lr
     restore_rng_state(checkpoint["rng"])
+
+
+def add_run_arguments(parser, override_flags: dict[str, tuple[str, type]]) -> None:
+    """The command-line arguments every training script shares: one flag per overridable config
+    field (``{"--lr": ("lr", float), ...}``), task/circuit kwargs, the run folder, visdom."""
+    for flag, (name, kind) in override_flags.items():
+        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override {name}")
+    parser.add_argument(
+        "--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="task argument"
+    )
+    parser.add_argument(
+        "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
+    )
+    parser.add_argument(
+        "--no-stop-when-solved", action="store_true", help="train to --max-steps even when solved"
+    )
+    parser.add_argument("--run-name", help="name of the run (default: MACHINE_TIMESTAMP)")
+    parser.add_argument("--runs-dir", default="runs", help="folder of the runs (default: runs)")
+    parser.add_argument("--resume", metavar="RUN", help="continue a run (its name or folder)")
+    parser.add_argument("--no-visdom", action="store_true", help="no visdom; PNG plots only")
+    parser.add_argument("--visdom-server", default="http://localhost")
+    parser.add_argument("--visdom-port", type=int, default=8097)
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+
+
+def run_overrides(args, override_flags: dict[str, tuple[str, type]]) -> dict[str, Any]:
+    """The config overrides that ``add_run_arguments``'s flags were given."""
+    from memagents.config import parse_kwarg
+
+    overrides = {
+        name: getattr(args, name)
+        for name, _ in override_flags.values()
+        if getattr(args, name) is not None
+    }
+    if args.env_kwarg:
+        overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
+    if args.circuit_kwarg:
+        overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
+    if args.no_stop_when_solved:
+        overrides["stop_when_solved"] = False
+    return overrides

@@ -34,12 +34,13 @@ from memagents.checkpoint import (
     save_checkpoint,
 )
 from memagents.circuits import build_circuit
-from memagents.config import DEFAULT_PRESET, PRESETS, TrainConfig, parse_kwarg, resolve_config
+from memagents.config import DEFAULT_PRESET, PRESETS, TrainConfig, resolve_config
 from memagents.plotting import Plotter
 from memagents.runs import (
     CHECKPOINT_NAME,
     MetricsWriter,
     Stop,
+    add_run_arguments,
     circuit_record,
     default_run_name,
     log_run_start,
@@ -47,6 +48,7 @@ from memagents.runs import (
     raise_stop,
     resolve_run_dir,
     restore_training,
+    run_overrides,
     setup_logging,
 )
 
@@ -81,44 +83,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--agent", choices=sorted(DEFAULT_PRESET), help="circuit to train")
     parser.add_argument("--preset", help=f"named configuration: {', '.join(sorted(PRESETS))}")
     parser.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    for flag, (name, kind) in OVERRIDE_FLAGS.items():
-        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override {name}")
-    parser.add_argument(
-        "--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="task argument"
-    )
-    parser.add_argument(
-        "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
-    )
+    add_run_arguments(parser, OVERRIDE_FLAGS)
     parser.add_argument(
         "--same-length-batches", action="store_true", help="one sequence length per batch"
     )
-    parser.add_argument(
-        "--no-stop-when-solved", action="store_true", help="train to --max-steps even when solved"
-    )
-    parser.add_argument("--run-name", help="name of the run (default: MACHINE_TIMESTAMP)")
-    parser.add_argument("--runs-dir", default="runs", help="folder of the runs (default: runs)")
-    parser.add_argument("--resume", metavar="RUN", help="continue a run (its name or folder)")
-    parser.add_argument("--no-visdom", action="store_true", help="no visdom; PNG plots only")
-    parser.add_argument("--visdom-server", default="http://localhost")
-    parser.add_argument("--visdom-port", type=int, default=8097)
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     return parser.parse_args(argv)
 
 
 def collect_overrides(args: argparse.Namespace) -> dict:
-    overrides = {
-        name: getattr(args, name)
-        for name, _ in OVERRIDE_FLAGS.values()
-        if getattr(args, name) is not None
-    }
-    if args.env_kwarg:
-        overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
-    if args.circuit_kwarg:
-        overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
+    overrides = run_overrides(args, OVERRIDE_FLAGS)
     if args.same_length_batches:
         overrides["same_length_batches"] = True
-    if args.no_stop_when_solved:
-        overrides["stop_when_solved"] = False
     return overrides
 
 

@@ -36,13 +36,13 @@ from memagents.checkpoint import (
     save_checkpoint,
 )
 from memagents.circuits import build_circuit
-from memagents.config import parse_kwarg
 from memagents.plotting import Plotter
 from memagents.rl import PolicyGradientAgent, RLConfig, evaluate_policy
 from memagents.runs import (
     CHECKPOINT_NAME,
     MetricsWriter,
     Stop,
+    add_run_arguments,
     circuit_record,
     default_run_name,
     log_run_start,
@@ -50,6 +50,7 @@ from memagents.runs import (
     raise_stop,
     resolve_run_dir,
     restore_training,
+    run_overrides,
     setup_logging,
 )
 
@@ -87,44 +88,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    for flag, (name, kind) in OVERRIDE_FLAGS.items():
-        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override {name}")
-    parser.add_argument(
-        "--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="task argument"
-    )
-    parser.add_argument(
-        "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
-    )
+    add_run_arguments(parser, OVERRIDE_FLAGS)
     parser.add_argument(
         "--no-normalize-advantages", action="store_true", help="keep the raw advantages"
     )
-    parser.add_argument(
-        "--no-stop-when-solved", action="store_true", help="train to --max-steps even when solved"
-    )
-    parser.add_argument("--run-name", help="name of the run (default: MACHINE_TIMESTAMP)")
-    parser.add_argument("--runs-dir", default="runs", help="folder of the runs (default: runs)")
-    parser.add_argument("--resume", metavar="RUN", help="continue a run (its name or folder)")
-    parser.add_argument("--no-visdom", action="store_true", help="no visdom; PNG plots only")
-    parser.add_argument("--visdom-server", default="http://localhost")
-    parser.add_argument("--visdom-port", type=int, default=8097)
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     return parser.parse_args(argv)
 
 
 def collect_overrides(args: argparse.Namespace) -> dict:
-    overrides = {
-        name: getattr(args, name)
-        for name, _ in OVERRIDE_FLAGS.values()
-        if getattr(args, name) is not None
-    }
-    if args.env_kwarg:
-        overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
-    if args.circuit_kwarg:
-        overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
+    overrides = run_overrides(args, OVERRIDE_FLAGS)
     if args.no_normalize_advantages:
         overrides["normalize_advantages"] = False
-    if args.no_stop_when_solved:
-        overrides["stop_when_solved"] = False
     return overrides
 
 
