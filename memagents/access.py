@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from memagents import addressing as A
+from memagents.kernels import ntm as fused
 
 MEMORY_INIT = 1e-6
 
@@ -65,7 +66,14 @@ class NTMAccess(nn.Module):
     S = 2 * shift_range + 1:
         keys K*W | add vectors H*W | sigmoid: gates K, erase vectors H*W
         | oneplus: strengths K, gammas K | shift logits K*S
+
+    `use_kernel` (True): on CPU in float32/float64, run the step after the interface layer as one
+    fused C kernel with a hand-written backward (`memagents.kernels`, the same maths, tested
+    against the torch ops below); elsewhere, under torch.compile, or without a C compiler, the
+    torch ops run. Set it False on an instance (or MEMAGENTS_KERNELS=0) to force the torch ops.
     """
+
+    use_kernel = True
 
     def __init__(
         self,
@@ -137,11 +145,22 @@ class NTMAccess(nn.Module):
         Returns:
             read vectors (B, R, W) and the NTMAccessState at t.
         """
-        B = controller_output.shape[0]
+        interface = self.interface(controller_output)
+        if self.use_kernel and fused.available(interface):
+            reads, read_weights, write_weights, memory = fused.ntm_access(
+                interface,
+                prev_state.memory,
+                prev_state.read_weights,
+                prev_state.write_weights,
+                self.shift_range,
+            )
+            return reads, NTMAccessState(memory, read_weights, write_weights, reads)
+
+        B = interface.shape[0]
         R, H, W = self.num_reads, self.num_writes, self.word_size
         K = R + H
         keys, add, gated, strengths_gammas, shifts = torch.split(
-            self.interface(controller_output), self.split_sizes, dim=-1
+            interface, self.split_sizes, dim=-1
         )
         gates, erase = torch.split(torch.sigmoid(gated), [K, H * W], -1)
         strengths, gammas = torch.split(A.oneplus(strengths_gammas), [K, K], -1)

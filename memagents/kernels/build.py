@@ -1,0 +1,115 @@
+"""Compile the fused C kernels with the system C compiler and load them with ctypes.
+
+The library is built once per source version and cached (``$MEMAGENTS_KERNEL_CACHE``, else
+``$XDG_CACHE_HOME/memagents`` or ``~/.cache/memagents``); a build takes about a second. Without a
+compiler, or with ``MEMAGENTS_KERNELS=0``, `load_library` returns None and the circuits run their
+torch-ops path (same maths), after one warning that says why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+SOURCES = ("common.h", "ntm_access.c")
+FLAGS = ("-O3", "-ffast-math", "-shared", "-fPIC", "-std=c99")
+
+_HERE = Path(__file__).resolve().parent
+
+# One translation unit: the sources in order, once for float (names ending _f32), once for double.
+_UNIT = "".join(
+    f"#define real {real}\n#define SUFFIX {suffix}\n"
+    + "".join(f'#include "{source}"\n' for source in SOURCES)
+    + "#undef real\n#undef SUFFIX\n"
+    for real, suffix in (("float", "f32"), ("double", "f64"))
+)
+
+
+def enabled() -> bool:
+    """False when MEMAGENTS_KERNELS=0 asks for the torch-ops path everywhere."""
+    return os.environ.get("MEMAGENTS_KERNELS", "1") != "0"
+
+
+def cache_dir() -> Path:
+    if "MEMAGENTS_KERNEL_CACHE" in os.environ:
+        return Path(os.environ["MEMAGENTS_KERNEL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "memagents"
+
+
+def find_compiler() -> str | None:
+    for candidate in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+def _digest(compiler: str) -> str:
+    digest = hashlib.sha256(_UNIT.encode())
+    for source in SOURCES:
+        digest.update((_HERE / source).read_bytes())
+    digest.update(" ".join((compiler, *FLAGS)).encode())
+    return digest.hexdigest()[:16]
+
+
+def build(compiler: str, target: Path) -> None:
+    """Compile the kernels into the shared library `target` (written atomically)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        unit = Path(scratch) / "kernels.c"
+        unit.write_text(_UNIT)
+        output = Path(scratch) / target.name
+        command = [compiler, *FLAGS, f"-I{_HERE}", "-o", str(output), str(unit), "-lm"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr.strip()}")
+        os.replace(output, target)  # atomic: parallel runs never load a half-written file
+
+
+@functools.cache
+def load_library() -> ctypes.CDLL | None:
+    """The compiled kernels, building them on first use; None (and one warning) if unavailable."""
+    if not enabled():
+        return None
+    compiler = find_compiler()
+    if compiler is None:
+        warnings.warn(
+            "memagents: no C compiler (cc, gcc, clang or $CC) found; the NTM runs on torch ops, "
+            "about 2x slower on CPU. Install one (apt-get install gcc) for the fused kernel.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    target = cache_dir() / f"kernels-{_digest(compiler)}.so"
+    try:
+        if not target.exists():
+            build(compiler, target)
+        library = ctypes.CDLL(str(target))
+    except (OSError, RuntimeError) as error:
+        warnings.warn(
+            f"memagents: the fused C kernels could not be built or loaded ({error}); the NTM runs "
+            "on torch ops instead (same maths, slower on CPU).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    _declare(library)
+    return library
+
+
+def _declare(library: ctypes.CDLL) -> None:
+    pointer, integer = ctypes.c_void_p, ctypes.c_int
+    for suffix in ("f32", "f64"):
+        size = getattr(library, f"ntm_access_saved_size_{suffix}")
+        size.argtypes, size.restype = [integer] * 5, integer
+        forward = getattr(library, f"ntm_access_forward_{suffix}")
+        forward.argtypes, forward.restype = [integer] * 6 + [pointer] * 9, None
+        backward = getattr(library, f"ntm_access_backward_{suffix}")
+        backward.argtypes, backward.restype = [integer] * 6 + [pointer] * 13, integer

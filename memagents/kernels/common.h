@@ -1,0 +1,110 @@
+/*
+ * Helpers shared by the fused kernels: activations, softmax and content addressing, forward and
+ * backward. build.py includes this file, then every kernel source, once with real = float and
+ * names ending _f32 and once with real = double and _f64, into one library.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h> /* exp, log, sqrt follow the type of `real` */
+
+#define EPSILON ((real)1e-6) /* memagents.addressing.EPSILON */
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define NAME(n) CAT(n, SUFFIX)
+
+/* oneplus(x) = 1 + softplus(x); softplus as torch: x itself above 20 */
+static real NAME(oneplus)(real x) { return 1 + (x > 20 ? x : log1p(exp(x))); }
+static real NAME(doneplus)(real x) { return x > 20 ? 1 : 1 / (1 + exp(-x)); }
+static real NAME(sigmoid)(real x) { return 1 / (1 + exp(-x)); }
+
+static void NAME(softmax)(real *v, int n) {
+    real top = v[0];
+    for (int i = 1; i < n; i++) top = v[i] > top ? v[i] : top;
+    real total = 0;
+    for (int i = 0; i < n; i++) {
+        v[i] = exp(v[i] - top);
+        total += v[i];
+    }
+    const real scale = 1 / total;
+    for (int i = 0; i < n; i++) v[i] *= scale;
+}
+
+/* gx = the gradient of softmax's input, from its output y and output gradient gy; may alias gy */
+static void NAME(softmax_backward)(const real *y, const real *gy, real *gx, int n) {
+    real inner = 0;
+    for (int i = 0; i < n; i++) inner += y[i] * gy[i];
+    for (int i = 0; i < n; i++) gx[i] = y[i] * (gy[i] - inner);
+}
+
+static void NAME(row_norms)(const real *M, int N, int W, real *norms) {
+    for (int n = 0; n < N; n++) {
+        real total = 0;
+        for (int j = 0; j < W; j++) total += M[n * W + j] * M[n * W + j];
+        norms[n] = sqrt(total);
+    }
+}
+
+/* Content weights of one key over the N rows of M (N, W), norms the rows' norms:
+ * similarity[n] = key . M[n] / ((|key| + eps)(|M[n]| + eps)), weights = softmax(strength *
+ * similarity). Returns |key|. */
+static real NAME(content)(const real *key, real strength, const real *M, const real *norms, int N,
+                          int W, real *similarity, real *weights) {
+    real key_norm = 0;
+    for (int j = 0; j < W; j++) key_norm += key[j] * key[j];
+    key_norm = sqrt(key_norm);
+    const real key_scale = 1 / (key_norm + EPSILON);
+    for (int n = 0; n < N; n++) {
+        const real *row = M + n * W;
+        real dot = 0;
+        for (int j = 0; j < W; j++) dot += key[j] * row[j];
+        similarity[n] = dot * key_scale / (norms[n] + EPSILON);
+        weights[n] = strength * similarity[n];
+    }
+    NAME(softmax)(weights, N);
+    return key_norm;
+}
+
+/* Backward of `content` from the weights' gradient g_weights (N, overwritten): adds to g_key (W),
+ * g_M (N, W) through the dot products and g_norm (N) for the rows' norms (see norms_backward);
+ * returns the strength's gradient. */
+static real NAME(content_backward)(const real *key, real key_norm, real strength, const real *M,
+                                   const real *norms, const real *similarity, const real *weights,
+                                   real *g_weights, int N, int W, real *g_key, real *g_M,
+                                   real *g_norm) {
+    real *g_similarity = g_weights, g_strength = 0;
+    NAME(softmax_backward)(weights, g_weights, g_similarity, N);
+    for (int n = 0; n < N; n++) {
+        g_strength += g_similarity[n] * similarity[n];
+        g_similarity[n] *= strength;
+    }
+    const real key_scale = 1 / (key_norm + EPSILON);
+    real g_key_norm = 0;
+    for (int n = 0; n < N; n++) {
+        const real row_scale = 1 / (norms[n] + EPSILON);
+        const real g_dot = g_similarity[n] * key_scale * row_scale;
+        /* similarity = dot * key_scale * row_scale: d/d(norm) = -similarity / (norm + eps) */
+        g_key_norm -= g_similarity[n] * similarity[n] * key_scale;
+        g_norm[n] -= g_similarity[n] * similarity[n] * row_scale;
+        const real *row = M + n * W;
+        real *g_row = g_M + n * W;
+        for (int j = 0; j < W; j++) {
+            g_key[j] += g_dot * row[j];
+            g_row[j] += g_dot * key[j];
+        }
+    }
+    if (key_norm > 0) /* |key|'s gradient at 0 is taken as 0, as torch does */
+        for (int j = 0; j < W; j++) g_key[j] += g_key_norm / key_norm * key[j];
+    return g_strength;
+}
+
+/* g_M += the rows' norms' gradient g_norm (N) carried to M (N, W); 0 at a zero row, as torch. */
+static void NAME(norms_backward)(const real *M, const real *norms, const real *g_norm, int N,
+                                 int W, real *g_M) {
+    for (int n = 0; n < N; n++) {
+        if (norms[n] > 0) {
+            const real scale = g_norm[n] / norms[n];
+            for (int j = 0; j < W; j++) g_M[n * W + j] += scale * M[n * W + j];
+        }
+    }
+}

@@ -1,0 +1,169 @@
+"""The fused C kernels (memagents.kernels) against the torch-ops path they replace.
+
+Each kernel must give the same values and the same gradients as the torch ops of its access module
+(float64, random interfaces, planted zero memory rows), pass gradcheck, run whole circuits to the
+same logits and parameter gradients, and fall back to the torch ops, with a warning that says why,
+when no compiler can build it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from memagents.access import NTMAccess, NTMAccessState
+from memagents.circuits import build_circuit
+from memagents.kernels import build
+from memagents.kernels.ntm import ntm_access
+
+pytestmark = pytest.mark.skipif(build.load_library() is None, reason="no C compiler")
+
+NTM_SHAPES = [  # B, N, W, R, H, shift_range
+    (3, 7, 4, 1, 1, 1),
+    (2, 9, 3, 2, 2, 2),
+    (2, 5, 3, 1, 3, 1),
+    (1, 3, 2, 2, 1, 1),  # 3 slots, 3 shifts: every slot is a neighbour
+]
+
+
+def ntm_case(B, N, W, R, H, shift_range, seed=0, dtype=torch.float64):
+    """A random NTMAccess and its inputs, with one all-zero memory row."""
+    torch.manual_seed(seed)
+    access = NTMAccess(8, N, W, R, H, shift_range).to(dtype)
+    interface = torch.randn(B, sum(access.split_sizes), dtype=dtype) * 2
+    memory = torch.randn(B, N, W, dtype=dtype)
+    memory[0, 1] = 0.0
+    read_weights = torch.softmax(torch.randn(B, R, N, dtype=dtype) * 3, -1)
+    write_weights = torch.softmax(torch.randn(B, H, N, dtype=dtype) * 3, -1)
+    return access, [t.requires_grad_() for t in (interface, memory, read_weights, write_weights)]
+
+
+def ntm_reference(access, interface, memory, read_weights, write_weights):
+    """The torch-ops path of NTMAccess.forward, from the interface output on."""
+    access.use_kernel = False
+    access.interface.forward = lambda _: interface  # the step starts after the interface layer
+    state = NTMAccessState(memory, read_weights, write_weights, None)
+    reads, state = access(None, state)
+    return reads, state.read_weights, state.write_weights, state.memory
+
+
+@pytest.mark.parametrize("shape", NTM_SHAPES, ids=str)
+def test_ntm_kernel_equals_torch_ops(shape):
+    access, tensors = ntm_case(*shape)
+    fused = ntm_access(*tensors, access.shift_range)
+    reference = ntm_reference(access, *tensors)
+    for name, a, b in zip(("reads", "read w", "write w", "memory"), fused, reference, strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    projections = [torch.randn_like(t) for t in fused]
+    losses = [
+        sum((o * p).sum() for o, p in zip(out, projections, strict=True))
+        for out in (fused, reference)
+    ]
+    grads = [torch.autograd.grad(loss, tensors) for loss in losses]
+    for name, a, b in zip(("interface", "memory", "read w", "write w"), *grads, strict=True):
+        # A zero memory row puts 1/eps into the similarity gradient: rounding grows with it.
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8, msg=name)
+
+
+@pytest.mark.parametrize("shape", NTM_SHAPES[:3], ids=str)
+def test_ntm_kernel_gradcheck(shape):
+    access, tensors = ntm_case(*shape)
+    with torch.no_grad():
+        tensors[1][0, 1] = 0.5  # |M[n]| is not differentiable at a zero row
+    assert torch.autograd.gradcheck(lambda *t: ntm_access(*t, access.shift_range), tensors)
+
+
+def test_ntm_kernel_float32_close_to_float64():
+    access, tensors = ntm_case(16, 128, 20, 1, 1, 1)
+    out64 = ntm_access(*tensors, 1)
+    out32 = ntm_access(*[t.detach().float() for t in tensors], 1)
+    for a, b in zip(out32, out64, strict=True):
+        torch.testing.assert_close(a, b.float(), rtol=1e-4, atol=1e-5)
+
+
+def test_ntm_kernel_rejects_a_wrong_interface():
+    access, (interface, *rest) = ntm_case(2, 5, 3, 1, 1, 1)
+    with pytest.raises(ValueError, match="interface has shape"):
+        ntm_access(interface[:, :-1], *rest, access.shift_range)
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_ntm_circuit_same_logits_and_gradients_with_and_without_kernel(controller):
+    """The default NTM (kernel) and the same weights on torch ops, float32, 12 steps."""
+    grads, logits = [], []
+    for use_kernel in (True, False):
+        torch.manual_seed(0)
+        circuit = build_circuit("ntm", 9, 8, memory_size=32, controller=controller)
+        circuit.access.use_kernel = use_kernel
+        x = torch.rand(4, 12, 9, generator=torch.Generator().manual_seed(1))
+        out, _ = circuit.unroll(x)
+        F.binary_cross_entropy_with_logits(out, (x[..., :8] > 0.5).float()).backward()
+        logits.append(out)
+        grads.append({n: p.grad for n, p in circuit.named_parameters()})
+    torch.testing.assert_close(logits[0], logits[1], rtol=1e-5, atol=1e-5)
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_the_kernel_is_what_runs_by_default(monkeypatch):
+    """The NTM on CPU calls the kernel (a check that the fast path is not silently skipped)."""
+    from memagents.kernels import ntm
+
+    calls = []
+    original = ntm._NTMAccess.apply
+    monkeypatch.setattr(ntm._NTMAccess, "apply", lambda *a: calls.append(1) or original(*a))
+    circuit = build_circuit("ntm", 9, 8, memory_size=16)
+    circuit.unroll(torch.rand(2, 5, 9))
+    assert len(calls) == 5
+    circuit.access.use_kernel = False
+    circuit.unroll(torch.rand(2, 5, 9))
+    assert len(calls) == 5
+
+
+def test_without_a_compiler_the_torch_ops_run_after_one_warning(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setattr(build.shutil, "which", lambda name: None)
+    monkeypatch.setenv("MEMAGENTS_KERNEL_CACHE", str(tmp_path))
+    build.load_library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="no C compiler"):
+            assert build.load_library() is None
+        circuit = build_circuit("ntm", 9, 8, memory_size=16)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the warning comes once, not every step
+            logits, _ = circuit.unroll(torch.rand(2, 5, 9))
+        assert torch.isfinite(logits).all()
+    finally:
+        build.load_library.cache_clear()
+
+
+def test_a_failing_build_warns_with_the_compiler_error(monkeypatch, tmp_path):
+    fake = tmp_path / "cc"
+    fake.write_text("#!/bin/sh\necho 'fatal: this compiler is broken' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    monkeypatch.setenv("MEMAGENTS_KERNEL_CACHE", str(tmp_path / "cache"))
+    build.load_library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="this compiler is broken"):
+            assert build.load_library() is None
+    finally:
+        build.load_library.cache_clear()
+
+
+def test_build_is_cached_and_disabled_by_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEMAGENTS_KERNEL_CACHE", str(tmp_path))
+    build.load_library.cache_clear()
+    try:
+        assert build.load_library() is not None
+        built = list(tmp_path.glob("kernels-*.so"))
+        assert len(built) == 1  # and no temporary files left beside it
+        assert [p.name for p in tmp_path.iterdir()] == [built[0].name]
+        monkeypatch.setenv("MEMAGENTS_KERNELS", "0")
+        build.load_library.cache_clear()
+        assert build.load_library() is None
+    finally:
+        build.load_library.cache_clear()
