@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from memagents import addressing as A
+from memagents.kernels import dnc as fused_dnc
 from memagents.kernels import ntm as fused
 
 MEMORY_INIT = 1e-6
@@ -202,9 +203,15 @@ class DNCAccess(nn.Module):
 
     `stop_usage_gradient` (True, as deepmind/dnc): usage is not differentiated through the previous
     write weights. Tests set it False to compare the step against numerical gradients.
+
+    `use_kernel` (True): with one write head and stop_usage_gradient, on CPU in float32/float64,
+    run the step after the interface layer as one fused C kernel with a hand-written backward
+    (`memagents.kernels`, the same maths, tested against the torch ops below); otherwise the
+    torch ops run. Set it False on an instance (or MEMAGENTS_KERNELS=0) to force the torch ops.
     """
 
     stop_usage_gradient = True
+    use_kernel = True
 
     def __init__(
         self,
@@ -270,10 +277,25 @@ class DNCAccess(nn.Module):
         Returns:
             read vectors (B, R, W) and the DNCAccessState at t.
         """
-        B = controller_output.shape[0]
+        interface = self.interface(controller_output)
+        if self.use_kernel and self.num_writes == 1 and self.stop_usage_gradient:
+            if fused.available(interface):
+                reads, *state = fused_dnc.dnc_access(
+                    interface,
+                    prev_state.memory,
+                    prev_state.read_weights,
+                    prev_state.write_weights,
+                    prev_state.usage,
+                    prev_state.link,
+                    prev_state.precedence,
+                )
+                memory = state.pop()
+                return reads, DNCAccessState(memory, *state, reads)
+
+        B = interface.shape[0]
         R, H, W = self.num_reads, self.num_writes, self.word_size
         keys, write_vectors, gated, strengths, modes = torch.split(
-            self.interface(controller_output), self.split_sizes, dim=-1
+            interface, self.split_sizes, dim=-1
         )
         erase, free_gates, allocation_gates, write_gates = torch.split(
             torch.sigmoid(gated), [H * W, R, H, H], -1

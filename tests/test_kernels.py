@@ -14,9 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memagents.access import NTMAccess, NTMAccessState
+from memagents.access import DNCAccess, DNCAccessState, NTMAccess, NTMAccessState
 from memagents.circuits import build_circuit
 from memagents.kernels import build
+from memagents.kernels.dnc import dnc_access
 from memagents.kernels.ntm import ntm_access
 
 pytestmark = pytest.mark.skipif(build.load_library() is None, reason="no C compiler")
@@ -167,3 +168,133 @@ def test_build_is_cached_and_disabled_by_environment(monkeypatch, tmp_path):
         assert build.load_library() is None
     finally:
         build.load_library.cache_clear()
+
+
+def test_loading_the_kernels_keeps_denormals():
+    """The library must not switch the process to flush-to-zero (as -ffast-math linking does)."""
+    build.load_library()
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    assert (tiny * 1).item() > 0
+
+
+# -- DNC -------------------------------------------------------------------------------------------
+
+DNC_SHAPES = [(3, 6, 4, 2), (2, 16, 16, 4), (1, 5, 3, 1)]  # B, N, W, R
+
+
+def dnc_case(B, N, W, R, seed=0, dtype=torch.float64):
+    """A random DNCAccess (one write head) and a state with planted ties and zeros."""
+    torch.manual_seed(seed)
+    access = DNCAccess(8, N, W, R, 1).to(dtype)
+    interface = torch.randn(B, sum(access.split_sizes), dtype=dtype) * 2
+    memory = torch.randn(B, N, W, dtype=dtype)
+    memory[0, 1] = 0.0
+    read_weights = torch.softmax(torch.randn(B, R, N, dtype=dtype) * 3, -1) * 0.9
+    write_weights = torch.softmax(torch.randn(B, 1, N, dtype=dtype) * 3, -1) * 0.8
+    usage = torch.rand(B, N, dtype=dtype)
+    usage[0, :3] = 0.0  # ties in the allocation sort, and usage at its lower bound
+    usage[0, 4] = usage[0, 3]
+    link = torch.rand(B, 1, N, N, dtype=dtype) / N * (1 - torch.eye(N, dtype=dtype))
+    precedence = torch.softmax(torch.randn(B, 1, N, dtype=dtype), -1) * 0.7
+    tensors = (interface, memory, read_weights, write_weights, usage, link, precedence)
+    return access, [t.requires_grad_() for t in tensors]
+
+
+def dnc_reference(access, interface, *state):
+    """The torch-ops path of DNCAccess.forward, from the interface output on."""
+    access.use_kernel = False
+    access.interface.forward = lambda _: interface
+    reads, new = access(None, DNCAccessState(*state, None))
+    return (
+        reads,
+        new.read_weights,
+        new.write_weights,
+        new.usage,
+        new.link,
+        new.precedence,
+        new.memory,
+    )
+
+
+DNC_OUTPUTS = ("reads", "read w", "write w", "usage", "link", "precedence", "memory")
+
+
+@pytest.mark.parametrize("shape", DNC_SHAPES, ids=str)
+def test_dnc_kernel_equals_torch_ops(shape):
+    access, tensors = dnc_case(*shape)
+    fused = dnc_access(*tensors)
+    reference = dnc_reference(access, *tensors)
+    for name, a, b in zip(DNC_OUTPUTS, fused, reference, strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    projections = [torch.randn_like(t) for t in fused]
+    losses = [
+        sum((o * p).sum() for o, p in zip(out, projections, strict=True))
+        for out in (fused, reference)
+    ]
+    inputs = [t for i, t in enumerate(tensors) if i != 3]  # no gradient to the previous write
+    grads = [torch.autograd.grad(loss, inputs) for loss in losses]
+    names = ("interface", "memory", "read w", "usage", "link", "precedence")
+    for name, a, b in zip(names, *grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8, msg=name)
+
+
+@pytest.mark.parametrize("shape", DNC_SHAPES, ids=str)
+def test_dnc_kernel_gradcheck(shape):
+    _, tensors = dnc_case(*shape)
+    with torch.no_grad():
+        tensors[1][0, 1] = 0.5  # |M[n]| is not differentiable at a zero row
+    prev_write = tensors[3].detach()  # stop_usage_gradient: the step has none for it
+
+    def step(interface, memory, read_weights, usage, link, precedence):
+        return dnc_access(interface, memory, read_weights, prev_write, usage, link, precedence)
+
+    assert torch.autograd.gradcheck(step, [t for i, t in enumerate(tensors) if i != 3])
+
+
+def test_dnc_kernel_rejects_two_write_heads_and_a_wrong_interface():
+    _, (interface, memory, read, write, usage, link, precedence) = dnc_case(2, 5, 3, 1)
+    with pytest.raises(ValueError, match="one write head"):
+        dnc_access(interface, memory, read, write.expand(-1, 2, -1), usage, link, precedence)
+    with pytest.raises(ValueError, match="interface has shape"):
+        dnc_access(interface[:, 1:], memory, read, write, usage, link, precedence)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(memory_size=8, num_reads=2), dict(memory_size=16), dict(controller="feedforward")],
+    ids=["small", "default", "feedforward"],
+)
+def test_dnc_circuit_same_logits_and_gradients_with_and_without_kernel(kwargs):
+    """The default DNC (kernel) and the same weights on torch ops, float32, 10 steps; the loss
+    also sums the final state, so the kernel gets expanded (stride 0) gradients as well."""
+    results = []
+    for use_kernel in (True, False):
+        torch.manual_seed(0)
+        circuit = build_circuit("dnc", 6, 5, **kwargs)
+        circuit.access.use_kernel = use_kernel
+        x = torch.rand(4, 10, 6, generator=torch.Generator().manual_seed(1))
+        out, final = circuit.unroll(x)
+        loss = F.binary_cross_entropy_with_logits(out, (x[..., :5] > 0.5).float())
+        (loss + 0.1 * sum(t.sum() for t in final.access)).backward()
+        results.append((out, {n: p.grad for n, p in circuit.named_parameters()}))
+    (logits, grads), (reference_logits, reference_grads) = results
+    torch.testing.assert_close(logits, reference_logits, rtol=1e-5, atol=1e-5)
+    for name in grads:
+        torch.testing.assert_close(
+            grads[name], reference_grads[name], rtol=1e-4, atol=1e-6, msg=name
+        )
+
+
+def test_dnc_kernel_runs_by_default_and_only_where_it_applies(monkeypatch):
+    from memagents.kernels import dnc
+
+    calls = []
+    original = dnc._DNCAccess.apply
+    monkeypatch.setattr(dnc._DNCAccess, "apply", lambda *a: calls.append(1) or original(*a))
+    build_circuit("dnc", 6, 5).unroll(torch.rand(2, 4, 6))
+    assert len(calls) == 4
+    build_circuit("dnc", 6, 5, num_writes=2).unroll(torch.rand(2, 4, 6))  # two write heads
+    circuit = build_circuit("dnc", 6, 5)
+    circuit.access.stop_usage_gradient = False  # the kernel implements only the stopped gradient
+    circuit.unroll(torch.rand(2, 4, 6))
+    assert len(calls) == 4

@@ -18,8 +18,20 @@ import tempfile
 import warnings
 from pathlib import Path
 
-SOURCES = ("common.h", "ntm_access.c")
-FLAGS = ("-O3", "-ffast-math", "-shared", "-fPIC", "-std=c99")
+SOURCES = ("common.h", "ntm_access.c", "dnc_access.c")
+# Reassociation lets gcc vectorize the reductions. Not -ffast-math: its finite-math assumption is
+# unsafe for saturated interfaces, and linking with it adds crtfastmath.o, which flushes denormals
+# to zero for the whole process (torch included).
+COMPILE_FLAGS = (
+    "-O3",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fassociative-math",
+    "-fno-signed-zeros",
+    "-freciprocal-math",
+    "-fPIC",
+    "-std=c99",
+)
 
 _HERE = Path(__file__).resolve().parent
 
@@ -55,7 +67,7 @@ def _digest(compiler: str) -> str:
     digest = hashlib.sha256(_UNIT.encode())
     for source in SOURCES:
         digest.update((_HERE / source).read_bytes())
-    digest.update(" ".join((compiler, *FLAGS)).encode())
+    digest.update(" ".join((compiler, *COMPILE_FLAGS, "link: -shared -lm")).encode())
     return digest.hexdigest()[:16]
 
 
@@ -65,11 +77,15 @@ def build(compiler: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         unit = Path(scratch) / "kernels.c"
         unit.write_text(_UNIT)
+        objects = Path(scratch) / "kernels.o"
         output = Path(scratch) / target.name
-        command = [compiler, *FLAGS, f"-I{_HERE}", "-o", str(output), str(unit), "-lm"]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr.strip()}")
+        for command in (
+            [compiler, *COMPILE_FLAGS, f"-I{_HERE}", "-c", "-o", str(objects), str(unit)],
+            [compiler, "-shared", "-o", str(output), str(objects), "-lm"],
+        ):
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr.strip()}")
         os.replace(output, target)  # atomic: parallel runs never load a half-written file
 
 
@@ -113,3 +129,9 @@ def _declare(library: ctypes.CDLL) -> None:
         forward.argtypes, forward.restype = [integer] * 6 + [pointer] * 9, None
         backward = getattr(library, f"ntm_access_backward_{suffix}")
         backward.argtypes, backward.restype = [integer] * 6 + [pointer] * 13, integer
+        size = getattr(library, f"dnc_access_saved_size_{suffix}")
+        size.argtypes, size.restype = [integer] * 3, integer
+        forward = getattr(library, f"dnc_access_forward_{suffix}")
+        forward.argtypes, forward.restype = [integer] * 4 + [pointer] * 15, None
+        backward = getattr(library, f"dnc_access_backward_{suffix}")
+        backward.argtypes, backward.restype = [integer] * 4 + [pointer] * 24, integer

@@ -5,7 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <tgmath.h> /* exp, log, sqrt follow the type of `real` */
+#include <tgmath.h> /* exp, log, sqrt, fabs follow the type of `real` */
 
 #define EPSILON ((real)1e-6) /* memagents.addressing.EPSILON */
 
@@ -13,10 +13,14 @@
 #define CAT(a, b) CAT_(a, b)
 #define NAME(n) CAT(n, SUFFIX)
 
+/* Written so that no intermediate overflows, whatever x. */
+static real NAME(sigmoid)(real x) {
+    const real z = exp(-fabs(x));
+    return (x >= 0 ? 1 : z) / (1 + z);
+}
 /* oneplus(x) = 1 + softplus(x); softplus as torch: x itself above 20 */
-static real NAME(oneplus)(real x) { return 1 + (x > 20 ? x : log1p(exp(x))); }
-static real NAME(doneplus)(real x) { return x > 20 ? 1 : 1 / (1 + exp(-x)); }
-static real NAME(sigmoid)(real x) { return 1 / (1 + exp(-x)); }
+static real NAME(oneplus)(real x) { return 1 + (x > 20 ? x : log1p(exp(x > 20 ? 20 : x))); }
+static real NAME(doneplus)(real x) { return x > 20 ? 1 : NAME(sigmoid)(x); }
 
 static void NAME(softmax)(real *v, int n) {
     real top = v[0];

@@ -18,27 +18,32 @@ from memagents.kernels.build import load_library
 
 __all__ = ["available", "ntm_access"]
 
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
 def available(tensor: Tensor) -> bool:
     """True when the fused kernel can run on tensors like `tensor` (CPU, float32/64, built)."""
     return (
         tensor.device.type == "cpu"
-        and tensor.dtype in _SUFFIX
+        and tensor.dtype in SUFFIX
         and not torch.compiler.is_compiling()
         and load_library() is not None
     )
 
 
-def _pointer(tensor: Tensor) -> int:
-    return tensor.data_ptr()
+def pointers(*tensors: Tensor) -> list[int]:
+    """The tensors' data addresses, for the C calls.
+
+    The tensors must be contiguous and stay referenced until the call returns: an address of a
+    temporary (say `pointers(x.contiguous())`) may be freed and reused before C reads it.
+    """
+    return [tensor.data_ptr() for tensor in tensors]
 
 
 class _NTMAccess(torch.autograd.Function):
     @staticmethod
     def forward(ctx, interface, memory, prev_read, prev_write, shift_size):  # type: ignore[override]
-        library, suffix = load_library(), _SUFFIX[memory.dtype]
+        library, suffix = load_library(), SUFFIX[memory.dtype]
         B, N, W = memory.shape
         R, H, S = prev_read.shape[1], prev_write.shape[1], shift_size
         saved_size = getattr(library, f"ntm_access_saved_size_{suffix}")(N, W, R, H, S)
@@ -49,8 +54,8 @@ class _NTMAccess(torch.autograd.Function):
         saved = memory.new_empty(B, saved_size)
         getattr(library, f"ntm_access_forward_{suffix}")(
             B, N, W, R, H, S,
-            *map(_pointer, (interface, memory, prev_read, prev_write)),
-            *map(_pointer, (reads, read_weights, write_weights, new_memory, saved)),
+            *pointers(interface, memory, prev_read, prev_write),
+            *pointers(reads, read_weights, write_weights, new_memory, saved),
         )  # fmt: skip
         ctx.save_for_backward(interface, memory, prev_read, prev_write, saved)
         ctx.shift_size = shift_size
@@ -69,10 +74,10 @@ class _NTMAccess(torch.autograd.Function):
         grad_prev_memory = torch.empty_like(memory)
         grad_prev_read = torch.empty_like(prev_read)
         grad_prev_write = torch.empty_like(prev_write)
-        status = getattr(load_library(), f"ntm_access_backward_{_SUFFIX[memory.dtype]}")(
+        status = getattr(load_library(), f"ntm_access_backward_{SUFFIX[memory.dtype]}")(
             B, N, W, R, H, S,
-            *map(_pointer, (interface, memory, prev_read, prev_write, saved, *grads)),
-            *map(_pointer, (grad_interface, grad_prev_memory, grad_prev_read, grad_prev_write)),
+            *pointers(interface, memory, prev_read, prev_write, saved, *grads),
+            *pointers(grad_interface, grad_prev_memory, grad_prev_read, grad_prev_write),
         )  # fmt: skip
         if status:
             raise MemoryError("ntm_access_backward: out of memory")
