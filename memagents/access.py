@@ -23,8 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from memagents import addressing as A
-from memagents.kernels import dnc as fused_dnc
-from memagents.kernels import ntm as fused
+from memagents.kernels import build as kernels
+from memagents.kernels.dnc import dnc_access
+from memagents.kernels.ntm import ntm_access
 
 MEMORY_INIT = 1e-6
 
@@ -147,8 +148,8 @@ class NTMAccess(nn.Module):
             read vectors (B, R, W) and the NTMAccessState at t.
         """
         interface = self.interface(controller_output)
-        if self.use_kernel and fused.available(interface):
-            reads, read_weights, write_weights, memory = fused.ntm_access(
+        if self.use_kernel and kernels.available(interface):
+            reads, read_weights, write_weights, memory = ntm_access(
                 interface,
                 prev_state.memory,
                 prev_state.read_weights,
@@ -279,8 +280,8 @@ class DNCAccess(nn.Module):
         """
         interface = self.interface(controller_output)
         if self.use_kernel and self.num_writes == 1 and self.stop_usage_gradient:
-            if fused.available(interface):
-                reads, *state = fused_dnc.dnc_access(
+            if kernels.available(interface):
+                reads, *state = dnc_access(
                     interface,
                     prev_state.memory,
                     prev_state.read_weights,

@@ -1,4 +1,4 @@
-"""Compile the fused C kernels with the system C compiler and load them with ctypes.
+"""Compile the fused C kernels with the system C compiler, load them with ctypes, call them.
 
 The library is built once per source version and cached (``$MEMAGENTS_KERNEL_CACHE``, else
 ``$XDG_CACHE_HOME/memagents`` or ``~/.cache/memagents``); a build takes about a second. Without a
@@ -17,6 +17,9 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
+
+import torch
+from torch import Tensor
 
 SOURCES = ("common.h", "ntm_access.c", "dnc_access.c")
 # Reassociation lets gcc vectorize the reductions. Not -ffast-math: its finite-math assumption is
@@ -135,3 +138,31 @@ def _declare(library: ctypes.CDLL) -> None:
         forward.argtypes, forward.restype = [integer] * 4 + [pointer] * 15, None
         backward = getattr(library, f"dnc_access_backward_{suffix}")
         backward.argtypes, backward.restype = [integer] * 4 + [pointer] * 24, integer
+
+
+SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+
+def available(tensor: Tensor) -> bool:
+    """True when the kernels can run on tensors like `tensor` (CPU, float32/64, library built)."""
+    return (
+        tensor.device.type == "cpu"
+        and tensor.dtype in SUFFIX
+        and not torch.compiler.is_compiling()
+        and load_library() is not None
+    )
+
+
+@functools.cache
+def kernel(name: str, dtype: torch.dtype):  # -> ctypes function
+    """The C function `name` for `dtype`, e.g. kernel("ntm_access_forward", torch.float32)."""
+    return getattr(load_library(), f"{name}_{SUFFIX[dtype]}")
+
+
+def pointers(*tensors: Tensor) -> list[int]:
+    """The tensors' data addresses, for the C calls.
+
+    The tensors must be contiguous and stay referenced until the call returns: an address of a
+    temporary (say `pointers(x.contiguous())`) may be freed and reused before C reads it.
+    """
+    return [tensor.data_ptr() for tensor in tensors]

@@ -9,6 +9,17 @@
 
 #define EPSILON ((real)1e-6) /* memagents.addressing.EPSILON */
 
+#if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(MEMAGENTS_SIMD_MATH)
+/* glibc's libmvec has vector exp and log; declaring them SIMD-callable lets gcc vectorize the
+ * softmax and log loops (glibc declares this itself only under -ffast-math, which we avoid). */
+#define MEMAGENTS_SIMD_MATH
+__attribute__((__simd__("notinbranch"))) float(expf)(float);
+__attribute__((__simd__("notinbranch"))) float(logf)(float);
+__attribute__((__simd__("notinbranch"))) double(exp)(double);
+__attribute__((__simd__("notinbranch"))) double(log)(double);
+#endif
+
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
 #define NAME(n) CAT(n, SUFFIX)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from memagents.kernels.build import load_library
-from memagents.kernels.ntm import SUFFIX, pointers
+from memagents.kernels.build import kernel, pointers
 
 __all__ = ["dnc_access"]
 
@@ -24,10 +23,9 @@ class _DNCAccess(torch.autograd.Function):
     def forward(
         ctx, interface, memory, prev_read, prev_write, prev_usage, prev_link, prev_precedence
     ):  # type: ignore[override]
-        library, suffix = load_library(), SUFFIX[memory.dtype]
         B, N, W = memory.shape
         R = prev_read.shape[1]
-        saved = memory.new_empty(B, getattr(library, f"dnc_access_saved_size_{suffix}")(N, W, R))
+        saved = memory.new_empty(B, kernel("dnc_access_saved_size", memory.dtype)(N, W, R))
         reads = memory.new_empty(B, R, W)
         read_weights = memory.new_empty(B, R, N)
         write_weights = memory.new_empty(B, 1, N)
@@ -37,7 +35,7 @@ class _DNCAccess(torch.autograd.Function):
         new_memory = memory.new_empty(B, N, W)
         inputs = (interface, memory, prev_read, prev_write, prev_usage, prev_link, prev_precedence)
         outputs = (reads, read_weights, write_weights, usage, link, precedence, new_memory)
-        getattr(library, f"dnc_access_forward_{suffix}")(
+        kernel("dnc_access_forward", memory.dtype)(
             B, N, W, R, *pointers(*inputs), *pointers(*outputs, saved)
         )
         ctx.save_for_backward(
@@ -65,7 +63,7 @@ class _DNCAccess(torch.autograd.Function):
             grad_prev_precedence,
         )  # fmt: skip
         grads = [g.contiguous() for g in grads]  # held here: the C call reads their memory
-        status = getattr(load_library(), f"dnc_access_backward_{SUFFIX[memory.dtype]}")(
+        status = kernel("dnc_access_backward", memory.dtype)(
             B, N, W, R, *pointers(*saved_tensors, *grads, *outputs)
         )
         if status:

@@ -6,7 +6,7 @@
 
 is the same maths as the torch-ops body of `memagents.access.NTMAccess.forward` after its interface
 layer: one C call forward and one backward per step instead of about 40 torch ops and their
-autograd nodes. CPU, float32 and float64; `available` says whether it can take given tensors.
+autograd nodes. CPU, float32 and float64 (`memagents.kernels.build.available`).
 """
 
 from __future__ import annotations
@@ -14,45 +14,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from memagents.kernels.build import load_library
+from memagents.kernels.build import kernel, pointers
 
-__all__ = ["available", "ntm_access"]
-
-SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-
-
-def available(tensor: Tensor) -> bool:
-    """True when the fused kernel can run on tensors like `tensor` (CPU, float32/64, built)."""
-    return (
-        tensor.device.type == "cpu"
-        and tensor.dtype in SUFFIX
-        and not torch.compiler.is_compiling()
-        and load_library() is not None
-    )
-
-
-def pointers(*tensors: Tensor) -> list[int]:
-    """The tensors' data addresses, for the C calls.
-
-    The tensors must be contiguous and stay referenced until the call returns: an address of a
-    temporary (say `pointers(x.contiguous())`) may be freed and reused before C reads it.
-    """
-    return [tensor.data_ptr() for tensor in tensors]
+__all__ = ["ntm_access"]
 
 
 class _NTMAccess(torch.autograd.Function):
     @staticmethod
     def forward(ctx, interface, memory, prev_read, prev_write, shift_size):  # type: ignore[override]
-        library, suffix = load_library(), SUFFIX[memory.dtype]
         B, N, W = memory.shape
         R, H, S = prev_read.shape[1], prev_write.shape[1], shift_size
-        saved_size = getattr(library, f"ntm_access_saved_size_{suffix}")(N, W, R, H, S)
+        saved_size = kernel("ntm_access_saved_size", memory.dtype)(N, W, R, H, S)
         reads = memory.new_empty(B, R, W)
         read_weights = memory.new_empty(B, R, N)
         write_weights = memory.new_empty(B, H, N)
         new_memory = memory.new_empty(B, N, W)
         saved = memory.new_empty(B, saved_size)
-        getattr(library, f"ntm_access_forward_{suffix}")(
+        kernel("ntm_access_forward", memory.dtype)(
             B, N, W, R, H, S,
             *pointers(interface, memory, prev_read, prev_write),
             *pointers(reads, read_weights, write_weights, new_memory, saved),
@@ -74,7 +52,7 @@ class _NTMAccess(torch.autograd.Function):
         grad_prev_memory = torch.empty_like(memory)
         grad_prev_read = torch.empty_like(prev_read)
         grad_prev_write = torch.empty_like(prev_write)
-        status = getattr(load_library(), f"ntm_access_backward_{SUFFIX[memory.dtype]}")(
+        status = kernel("ntm_access_backward", memory.dtype)(
             B, N, W, R, H, S,
             *pointers(interface, memory, prev_read, prev_write, saved, *grads),
             *pointers(grad_interface, grad_prev_memory, grad_prev_read, grad_prev_write),
