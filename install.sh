@@ -15,13 +15,16 @@
 # 3. The project itself, editable, with the agents and dev extras.
 # 4. visdom's server downloads its JS/CSS from CDNs at start, which fails offline; the same files are
 #    npm packages, installed once into visdom's static folder by scripts/visdom_server.py.
-# 5. Debian's chromium + chromium-driver for the browser test (only as root with apt-get).
+# 5. The fused C kernels of the NTM and DNC memory steps (memagents/kernels), compiled once with the
+#    system C compiler (gcc from Debian as root when there is none). Optional: without a compiler
+#    the circuits run the same maths on torch ops, about 2-4x slower on CPU.
+# 6. Debian's chromium + chromium-driver for the browser test (only as root with apt-get).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python}"
 PIP=("$PY" -m pip install --disable-pip-version-check)
 
-echo "==> [1/5] torch"
+echo "==> [1/6] torch"
 if [ -n "${TORCH_SPEC:-}" ]; then
   "${PIP[@]}" "$TORCH_SPEC"
 elif "$PY" -c "import torch" 2>/dev/null; then
@@ -30,7 +33,7 @@ else
   "${PIP[@]}" "torch==2.13.0"
 fi
 
-echo "==> [2/5] visdom (built without isolation: its setup.py needs pkg_resources)"
+echo "==> [2/6] visdom (built without isolation: its setup.py needs pkg_resources)"
 if "$PY" -c "import importlib.metadata as m; assert m.version('visdom') >= '0.2.4'" 2>/dev/null; then
   echo "    visdom already installed"
 else
@@ -38,10 +41,10 @@ else
   "${PIP[@]}" --no-build-isolation "visdom==0.2.4"
 fi
 
-echo "==> [3/5] memtasks + memagents (editable, with the agents and dev extras)"
+echo "==> [3/6] memtasks + memagents (editable, with the agents and dev extras)"
 "${PIP[@]}" -e ".[dev]"
 
-echo "==> [4/5] visdom web assets from the npm registry (once)"
+echo "==> [4/6] visdom web assets from the npm registry (once)"
 if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
     && [ -z "${MEMAGENTS_NO_APT:-}" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -49,7 +52,18 @@ if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev
 fi
 "$PY" scripts/visdom_server.py --install-only
 
-echo "==> [5/5] headless Chromium for the browser test"
+echo "==> [5/6] fused C kernels (memagents/kernels)"
+if ! command -v cc >/dev/null && ! command -v gcc >/dev/null && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null && [ -z "${MEMAGENTS_NO_APT:-}" ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null
+fi
+"$PY" -c "
+from memagents.kernels.build import load_library
+library = load_library()
+print('    built:', library._name if library else 'no (the circuits will run on torch ops)')"
+
+echo "==> [6/6] headless Chromium for the browser test"
 if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
   echo "    chromium and chromedriver found"
 elif [ -n "${MEMAGENTS_NO_APT:-}" ]; then
