@@ -12,8 +12,8 @@ sides alike.
     python scripts/bench_circuits.py --device cpu --threads 1 --batch-sizes 16
 
 Rows: each circuit as it runs by default (on CPU its access step is a fused C kernel,
-memagents.kernels), the same circuit on torch ops (`use_kernel = False`, the implementation before
-the kernels: the in-run baseline), optionally compile_step(), and the two LSTM floors.
+memagents.kernels), on CPU the same circuit on torch ops (`use_kernel = False`, the implementation
+before the kernels: the in-run baseline), optionally compile_step(), and the two LSTM floors.
 
 Sequence lengths: copy with lengths 1..20 has T = 2L + 1 steps, 22 on average, so the NTM runs a
 fixed T = 22; the DNC repeat-copy sequences average about 7 steps, so the DNC runs T = 7.
@@ -122,7 +122,9 @@ def time_training(
     return statistics.median(times)
 
 
-def candidates(work: Workload, compiled: bool) -> dict[str, Callable[[], nn.Module]]:
+def candidates(
+    work: Workload, compiled: bool, device: torch.device
+) -> dict[str, Callable[[], nn.Module]]:
     size = work.controller_size
 
     def circuit() -> nn.Module:
@@ -133,10 +135,12 @@ def candidates(work: Workload, compiled: bool) -> dict[str, Callable[[], nn.Modu
         model.access.use_kernel = False
         return model
 
+    # The kernels are CPU-only: elsewhere the default circuit is already the torch ops.
+    baseline = {f"{work.name.upper()} torch ops": on_torch_ops} if device.type == "cpu" else {}
     extra = {f"{work.name.upper()} compile_step()": lambda: circuit().compile_step()}
     return {
         work.name.upper(): circuit,
-        f"{work.name.upper()} torch ops": on_torch_ops,
+        **baseline,
         **(extra if compiled else {}),
         f"LSTMCell({size}) loop": lambda: LSTMCellLoop(work.input_size, size, work.output_size),
         f"nn.LSTM({size}) fused": lambda: FusedLSTM(work.input_size, size, work.output_size),
@@ -180,7 +184,7 @@ def main() -> None:
         for batch_size in batch_sizes:
             results = {}
             for work in (NTM_COPY, DNC_REPEAT_COPY):
-                for label, make in candidates(work, args.compile).items():
+                for label, make in candidates(work, args.compile, device).items():
                     torch.manual_seed(0)
                     model = make().to(device)
                     results[work, label] = time_training(model, work, batch_size, device, repeats)

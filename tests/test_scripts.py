@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from memagents.checkpoint import load_checkpoint, save_checkpoint
@@ -261,3 +262,25 @@ def test_sweep_tabulates_each_run(tmp_path):
         "dnc-repeat-copy-c0-s1", "dnc-repeat-copy-c0-s2",
         "dnc-repeat-copy-c1-s1", "dnc-repeat-copy-c1-s2",
     ]  # fmt: skip
+
+
+def test_bench_circuits_prints_every_row_with_its_ratios():
+    result = run_script(
+        "bench_circuits.py", "--device", "cpu", "--batch-sizes", "16", "--repeats", "3"
+    )
+    rows = [
+        line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| cpu")
+    ]
+    rows = {cells[2].strip(): [c.strip() for c in cells] for cells in rows}
+    assert set(rows) == {
+        "NTM", "NTM torch ops", "LSTMCell(100) loop", "nn.LSTM(100) fused",
+        "DNC", "DNC torch ops", "LSTMCell(64) loop", "nn.LSTM(64) fused",
+    }  # fmt: skip
+    for name in ("NTM", "DNC"):
+        rate = float(rows[name][6])
+        assert rate > 0
+        assert rows[name][8].endswith("x slower")  # vs its LSTMCell loop
+        scaled, raw = float(rows[name][9].rstrip("x")), float(rows[name][10].rstrip("x"))
+        assert raw == pytest.approx(rate / {"NTM": 104, "DNC": 620}[name], abs=0.06)
+        assert scaled > 0
+        assert float(rows[f"{name} torch ops"][7].rstrip("x")) > 0  # its time over the default's
