@@ -5,6 +5,7 @@ The map of the package (the seed's words, where they name a real thing):
     addressing.py   the memory math as pure tensor functions (content, shift, sharpen, usage,
                     allocation, temporal links, read modes)
     access.py       the NTM and DNC memory accessors: heads reading and writing a memory
+    kernels/        the same access steps fused in C for the CPU, with hand-written backward
     controllers.py  LSTM and feed-forward controllers
     circuits.py     NTM, DNC and LSTM circuits, and build_circuit()
     agent.py        the supervised agent: rollouts through gymnasium.make_vec, losses, metrics

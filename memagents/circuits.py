@@ -128,10 +128,11 @@ class _MemoryCircuit(nn.Module):
     def compile_step(self, **compile_kwargs: Any) -> _MemoryCircuit:
         """Compile the access step with torch.compile (optional; same maths as eager).
 
-        Measured on a 2-core CPU at batch 16 (scripts/bench_circuits.py): about 2x faster for the
-        DNC (many small ops on 16 x 16 memory fuse well) but slower for the NTM (few ops on a
-        128 x 20 memory; the compiled call overhead outweighs the fusion). The first call per
-        batch size compiles (about a minute on 2 cores). Returns self.
+        The compiled step is the torch-ops path: on CPU the default eager step (the fused C
+        kernels of `memagents.kernels`) is faster than it (`scripts/bench_circuits.py
+        --compile`), so this is for devices and configurations the kernels do not cover (CUDA,
+        DNC with several write heads). The first call per batch size compiles (about 30 s on 2
+        cores). Returns self.
         """
         options = {"dynamic": False, "fullgraph": True} | compile_kwargs
         self.__dict__["_compiled_access"] = torch.compile(self.access.forward, **options)

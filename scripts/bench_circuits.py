@@ -94,10 +94,10 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_training(
-    model: nn.Module, work: Workload, batch_size: int, device: torch.device, repeats: int
-) -> float:
-    """Median seconds of one forward + backward over a batch of sequences."""
+def training_iteration(
+    model: nn.Module, work: Workload, batch_size: int, device: torch.device
+) -> Callable[[], None]:
+    """One forward + backward over a batch of sequences, as a function of no arguments."""
     generator = torch.Generator().manual_seed(0)
     inputs = torch.rand(batch_size, work.steps, work.input_size, generator=generator).to(device)
     targets = (torch.rand(batch_size, work.steps, work.output_size, generator=generator) > 0.5).to(
@@ -110,16 +110,26 @@ def time_training(
         model.zero_grad(set_to_none=True)
         loss.backward()
 
-    for _ in range(max(3, repeats // 10)):
-        iteration()
+    return iteration
+
+
+def time_interleaved(
+    iterations: dict[str, Callable[[], None]], device: torch.device, repeats: int
+) -> dict[str, float]:
+    """Median seconds per iteration of each, timed in turns (one of each per round), so that a
+    change of machine load in the middle weighs on all of them alike."""
+    for iteration in iterations.values():
+        for _ in range(max(3, repeats // 10)):
+            iteration()
     synchronize(device)
-    times = []
+    times: dict[str, list[float]] = {label: [] for label in iterations}
     for _ in range(repeats):
-        start = time.perf_counter()
-        iteration()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for label, iteration in iterations.items():
+            start = time.perf_counter()
+            iteration()
+            synchronize(device)
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def candidates(
@@ -182,14 +192,25 @@ def main() -> None:
         device = torch.device(device_name)
         batch_sizes = args.batch_sizes or ([1, 16] if device.type == "cpu" else [1, 16, 256])
         for batch_size in batch_sizes:
-            results = {}
+            results, anchors = {}, {}
             for work in (NTM_COPY, DNC_REPEAT_COPY):
+                iterations = {}
                 for label, make in candidates(work, args.compile, device).items():
                     torch.manual_seed(0)
                     model = make().to(device)
-                    results[work, label] = time_training(model, work, batch_size, device, repeats)
-            # The machine-speed anchor: the NTM-sized LSTMCell loop of this run, this batch size.
-            loop_rate = batch_size / results[NTM_COPY, f"LSTMCell({NTM_COPY.controller_size}) loop"]
+                    iterations[label] = training_iteration(model, work, batch_size, device)
+                # The machine-speed anchor, the NTM-sized LSTMCell loop, runs in every work's
+                # rounds, so that it and the circuit are measured under the same load.
+                anchor_label = f"LSTMCell({NTM_COPY.controller_size}) loop"
+                if work is not NTM_COPY:
+                    torch.manual_seed(0)
+                    anchor = LSTMCellLoop(
+                        NTM_COPY.input_size, NTM_COPY.controller_size, NTM_COPY.output_size
+                    ).to(device)
+                    iterations["anchor"] = training_iteration(anchor, NTM_COPY, batch_size, device)
+                timed = time_interleaved(iterations, device, repeats)
+                anchors[work] = timed.pop("anchor") if "anchor" in timed else timed[anchor_label]
+                results.update({(work, label): seconds for label, seconds in timed.items()})
             for (work, label), seconds in results.items():
                 circuit_time = results[work, work.name.upper()]
                 loop_time = results[work, f"LSTMCell({work.controller_size}) loop"]
@@ -197,7 +218,9 @@ def main() -> None:
                 is_circuit = label.startswith(work.name.upper())
                 versus_loop = f"{seconds / loop_time:.2f}x slower" if is_circuit else ""
                 comparable = is_circuit and batch_size == 16 and device.type == "cpu"
-                scaled_peer = work.peer * loop_rate / PEER_LOOP
+                # The peers' figures at this run's machine speed: the NTM-sized LSTMCell loop,
+                # timed in the same rounds as this circuit, against its 2800 beside the peers.
+                scaled_peer = work.peer * (batch_size / anchors[work]) / PEER_LOOP
                 versus_peer = f"{rate / scaled_peer:.1f}x" if comparable else ""
                 versus_raw = f"{rate / work.peer:.1f}x" if comparable else ""
                 versus_default = f"{seconds / circuit_time:.2f}x" if seconds != circuit_time else ""
