@@ -284,3 +284,17 @@ def test_bench_circuits_prints_every_row_with_its_ratios():
         assert raw == pytest.approx(rate / {"NTM": 104, "DNC": 620}[name], abs=0.06)
         assert scaled > 0
         assert float(rows[f"{name} torch ops"][7].rstrip("x")) > 0  # its time over the default's
+
+
+def test_bench_tasks_prints_each_data_path():
+    output = run_script("bench_tasks.py", "--quick").stdout
+    for env_id in ("memtasks/Copy-v0", "memtasks/RepeatCopy-v0"):
+        section = output.split(env_id)[1].split("\n\n")[0]
+        rows = [line.strip().rsplit(maxsplit=2) for line in section.splitlines()]
+        rates = {row[0]: float(row[1].replace(",", "")) for row in rows if row[-1] == "episodes/s"}
+        assert set(rates) == {
+            "single env", "SyncVectorEnv (64)", "native vector env (64)", "batch sampler (64)"
+        }  # fmt: skip
+        assert all(rate > 0 for rate in rates.values())
+        assert "native / sync:" in section
+    assert "sampler, one DNC batch" in output
