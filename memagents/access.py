@@ -30,6 +30,13 @@ from memagents.kernels.ntm import ntm_access
 MEMORY_INIT = 1e-6
 
 
+def _implementation(access: NTMAccess | DNCAccess) -> str:
+    """What runs the step for the module's current device and dtype, for printing."""
+    if access.uses_kernel(access.interface.weight):
+        return "the fused C kernel (memagents.kernels)"
+    return "torch ops"
+
+
 class NTMAccessState(NamedTuple):
     """NTM memory and heads.
 
@@ -114,6 +121,10 @@ class NTMAccess(nn.Module):
     def reads_size(self) -> int:
         return self.num_reads * self.word_size
 
+    def uses_kernel(self, like: Tensor) -> bool:
+        """Whether a step on tensors like `like` runs the fused C kernel (else the torch ops)."""
+        return self.use_kernel and kernels.available(like)
+
     def initial_state(self, batch_size: int) -> NTMAccessState:
         """Constant memory 1e-6, learned read vectors and weights, on the parameters' device/dtype.
 
@@ -148,7 +159,7 @@ class NTMAccess(nn.Module):
             read vectors (B, R, W) and the NTMAccessState at t.
         """
         interface = self.interface(controller_output)
-        if self.use_kernel and kernels.available(interface):
+        if self.uses_kernel(interface):
             reads, read_weights, write_weights, memory = ntm_access(
                 interface,
                 prev_state.memory,
@@ -186,7 +197,8 @@ class NTMAccess(nn.Module):
             f"memory={self.memory_size}x{self.word_size}, reads={self.num_reads}, "
             f"writes={self.num_writes}, shifts=-{self.shift_range}..+{self.shift_range}, "
             f"interface split={self.split_sizes} "
-            "[keys | add | sigmoid: gates, erase | oneplus: strengths, gammas | shifts]"
+            "[keys | add | sigmoid: gates, erase | oneplus: strengths, gammas | shifts], "
+            f"step on {_implementation(self)}"
         )
 
 
@@ -243,6 +255,16 @@ class DNCAccess(nn.Module):
     def reads_size(self) -> int:
         return self.num_reads * self.word_size
 
+    def uses_kernel(self, like: Tensor) -> bool:
+        """Whether a step on tensors like `like` runs the fused C kernel (else the torch ops):
+        one write head, the usage gradient stopped, CPU float32/float64, a built library."""
+        return (
+            self.use_kernel
+            and self.num_writes == 1
+            and self.stop_usage_gradient
+            and kernels.available(like)
+        )
+
     def initial_state(self, batch_size: int) -> DNCAccessState:
         """Constant memory 1e-6; zero weights, usage, link, precedence and read vectors.
 
@@ -279,19 +301,18 @@ class DNCAccess(nn.Module):
             read vectors (B, R, W) and the DNCAccessState at t.
         """
         interface = self.interface(controller_output)
-        if self.use_kernel and self.num_writes == 1 and self.stop_usage_gradient:
-            if kernels.available(interface):
-                reads, *state = dnc_access(
-                    interface,
-                    prev_state.memory,
-                    prev_state.read_weights,
-                    prev_state.write_weights,
-                    prev_state.usage,
-                    prev_state.link,
-                    prev_state.precedence,
-                )
-                memory = state.pop()
-                return reads, DNCAccessState(memory, *state, reads)
+        if self.uses_kernel(interface):
+            reads, *state = dnc_access(
+                interface,
+                prev_state.memory,
+                prev_state.read_weights,
+                prev_state.write_weights,
+                prev_state.usage,
+                prev_state.link,
+                prev_state.precedence,
+            )
+            memory = state.pop()
+            return reads, DNCAccessState(memory, *state, reads)
 
         B = interface.shape[0]
         R, H, W = self.num_reads, self.num_writes, self.word_size
@@ -345,5 +366,6 @@ class DNCAccess(nn.Module):
             f"memory={self.memory_size}x{self.word_size}, reads={self.num_reads}, "
             f"writes={self.num_writes}, interface split={self.split_sizes} "
             "[keys | write vectors | sigmoid: erase, free, allocation, write gates "
-            "| oneplus: strengths | read modes]"
+            "| oneplus: strengths | read modes], "
+            f"step on {_implementation(self)}"
         )

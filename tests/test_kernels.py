@@ -126,9 +126,11 @@ def test_the_kernel_is_what_runs_by_default(monkeypatch):
     circuit = build_circuit("ntm", 9, 8, memory_size=16)
     circuit.unroll(torch.rand(2, 5, 9))
     assert len(calls) == 5
+    assert "step on the fused C kernel" in repr(circuit)  # and so in every run's log
     circuit.access.use_kernel = False
     circuit.unroll(torch.rand(2, 5, 9))
     assert len(calls) == 5
+    assert "step on torch ops" in repr(circuit)
 
 
 def test_without_a_compiler_the_torch_ops_run_after_one_warning(monkeypatch, tmp_path):
