@@ -34,6 +34,7 @@ NTM_SHAPES = [  # B, N, W, R, H, shift_range
     (2, 9, 3, 2, 2, 2),
     (2, 5, 3, 1, 3, 1),
     (1, 3, 2, 2, 1, 1),  # 3 slots, 3 shifts: every slot is a neighbour
+    (2, 2, 1, 1, 1, 0),  # no shift, one-number words
 ]
 
 
@@ -188,7 +189,7 @@ def test_loading_the_kernels_keeps_denormals():
 
 # -- DNC -------------------------------------------------------------------------------------------
 
-DNC_SHAPES = [(3, 6, 4, 2), (2, 16, 16, 4), (1, 5, 3, 1)]  # B, N, W, R
+DNC_SHAPES = [(3, 6, 4, 2), (2, 16, 16, 4), (1, 5, 3, 1), (2, 5, 1, 1)]  # B, N, W, R
 
 
 def dnc_case(B, N, W, R, seed=0, dtype=torch.float64):
