@@ -18,3 +18,25 @@ The map of the package (the seed's words, where they name a real thing):
 """
 
 __version__ = "0.1.0"
+
+# The entry points, imported on first use (PEP 562) so that `import memagents.visdom_server` and
+# friends do not import torch.
+_EXPORTS = {
+    "build_circuit": "memagents.circuits",
+    "NTM": "memagents.circuits",
+    "DNC": "memagents.circuits",
+    "LSTM": "memagents.circuits",
+    "SupervisedAgent": "memagents.agent",
+    "TrainConfig": "memagents.config",
+    "PRESETS": "memagents.config",
+    "load_circuit": "memagents.evaluation",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'memagents' has no attribute {name!r}")

@@ -3,6 +3,9 @@ numerical safety, devices and dtypes, and that tiny NTM/DNC models can fit a sma
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -336,3 +339,15 @@ def test_compiled_step_equals_eager(name):
     torch.testing.assert_close(results[1][0], results[0][0])
     for compiled_grad, eager_grad in zip(results[1][1], results[0][1], strict=True):
         torch.testing.assert_close(compiled_grad, eager_grad)
+
+
+def test_the_package_exports_its_entry_points_without_importing_torch_early():
+    code = (
+        "import sys, memagents\n"
+        "assert 'torch' not in sys.modules\n"
+        "circuit = memagents.build_circuit('dnc', 6, 5)\n"
+        "assert isinstance(circuit, memagents.DNC) and 'torch' in sys.modules\n"
+        "assert set(memagents.__all__) >= {'build_circuit', 'NTM', 'DNC', 'LSTM', 'TrainConfig'}\n"
+        "assert 'ntm-copy' in memagents.PRESETS\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
