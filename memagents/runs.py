@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from tqdm import tqdm
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
 
@@ -215,3 +220,122 @@ def run_overrides(args, override_flags: dict[str, tuple[str, type]]) -> dict[str
     if args.no_stop_when_solved:
         overrides["stop_when_solved"] = False
     return overrides
+
+
+EXIT_CODES = {"finished": 0, "interrupted": 130, "failed": 3}
+"""A training script's exit status for each way its loop can end."""
+
+
+class TrainingLoop:
+    """The loop the training scripts share: steps with a progress bar, a log, an evaluation and a
+    checkpoint at their cadences, a stop once solved, and what ends a run early.
+
+    Ctrl-C or SIGTERM writes a checkpoint and logs how to resume (`python scripts/<script>
+    --resume <run>`); `failure` (say, a non-finite loss) writes none, so the last good one stays,
+    and goes to `on_failure`. The step's own work, what is logged, evaluated and checkpointed,
+    is the script's, through the callbacks of `run`.
+    """
+
+    def __init__(
+        self,
+        *,
+        log: logging.Logger,
+        run_dir: Path,
+        script: str,
+        max_steps: int,
+        log_every: int,
+        eval_every: int,
+        checkpoint_every: int,
+        stop_when_solved: bool,
+        show_progress: bool,
+        elapsed_before: float = 0.0,
+    ) -> None:
+        self.log = log
+        self.run_dir = run_dir
+        self.script = script
+        self.max_steps = max_steps
+        self.log_every = log_every
+        self.eval_every = eval_every
+        self.checkpoint_every = checkpoint_every
+        self.stop_when_solved = stop_when_solved
+        self.show_progress = show_progress
+        self.elapsed_before = elapsed_before
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds of training in this run, earlier sessions of a resumed run included."""
+        return self.elapsed_before + time.perf_counter() - self.start
+
+    def run(
+        self,
+        *,
+        step: Callable[[], int],
+        train_step: Callable[[], tuple[dict[str, float], dict[str, str]]],
+        on_log: Callable[[int, dict[str, float]], None],
+        on_eval: Callable[[int], None],
+        write_checkpoint: Callable[[], None],
+        solved: Callable[[], bool],
+        failure: type[Exception],
+        on_failure: Callable[[Exception], None],
+    ) -> str:
+        """Train until max_steps (or solved); returns "finished", "interrupted" or "failed".
+
+        Args:
+            step: the number of updates done so far.
+            train_step: one update; returns the values to average over the log window and the
+                progress bar's postfix.
+            on_log: (step, the window's means), every log_every steps and at the last.
+            on_eval: (step), every eval_every steps and at the last.
+            write_checkpoint: writes the checkpoint, every checkpoint_every steps, at the end,
+                and on Ctrl-C or SIGTERM.
+            solved: whether the run is solved (checked after each step's log and evaluation).
+        """
+        status = "finished"
+        window: list[dict[str, float]] = []
+        previous_handler = signal.signal(signal.SIGTERM, raise_stop)
+        progress = tqdm(
+            total=self.max_steps,
+            initial=step(),
+            desc=self.run_dir.name,
+            disable=not self.show_progress,
+            dynamic_ncols=True,
+        )
+        self.start = time.perf_counter()
+        try:
+            while step() < self.max_steps:
+                values, postfix = train_step()
+                window.append(values)
+                progress.update(1)
+                progress.set_postfix(postfix)
+                done = step()
+                if done % self.log_every == 0 or done == self.max_steps:
+                    on_log(done, {key: float(np.mean([w[key] for w in window])) for key in values})
+                    window.clear()
+                if done % self.eval_every == 0 or done == self.max_steps:
+                    on_eval(done)
+                if done % self.checkpoint_every == 0:
+                    write_checkpoint()
+                if self.stop_when_solved and solved():
+                    break
+            write_checkpoint()
+        except (KeyboardInterrupt, Stop) as reason:
+            status = "interrupted"
+            progress.close()
+            write_checkpoint()
+            self.log.warning(
+                "interrupted (%s) at step %d: checkpoint written to %s; resume with\n"
+                "    python scripts/%s --resume %s",
+                reason or "Ctrl-C",
+                step(),
+                self.run_dir / CHECKPOINT_NAME,
+                self.script,
+                self.run_dir,
+            )
+        except failure as error:
+            status = "failed"
+            progress.close()
+            on_failure(error)
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
+            progress.close()
+        return status

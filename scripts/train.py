@@ -17,14 +17,10 @@ import argparse
 import dataclasses
 import json
 import logging
-import signal
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from memagents.agent import NonFiniteLossError, SupervisedAgent, env_sizes, evaluate, make_envs
 from memagents.checkpoint import (
@@ -38,14 +34,14 @@ from memagents.config import DEFAULT_PRESET, PRESETS, TrainConfig, resolve_confi
 from memagents.plotting import Plotter
 from memagents.runs import (
     CHECKPOINT_NAME,
+    EXIT_CODES,
     MetricsWriter,
-    Stop,
+    TrainingLoop,
     add_run_arguments,
     circuit_record,
     default_run_name,
     log_run_start,
     pick_device,
-    raise_stop,
     resolve_run_dir,
     restore_training,
     run_overrides,
@@ -189,8 +185,21 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
         config=config.to_dict(),
         plotter=plotter,
     )
+    loop = TrainingLoop(
+        log=log,
+        run_dir=run_dir,
+        script="train.py",
+        max_steps=config.max_steps,
+        log_every=config.log_every,
+        eval_every=config.eval_every,
+        checkpoint_every=config.checkpoint_every,
+        stop_when_solved=config.stop_when_solved,
+        show_progress=not args.no_progress,
+        elapsed_before=elapsed_before,
+    )
+    last_eval: dict | None = None
 
-    def write_checkpoint(last_eval: dict | None = None) -> None:
+    def write_checkpoint() -> None:
         save_checkpoint(
             checkpoint_path,
             {
@@ -202,128 +211,80 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
                 "train_config": config.to_dict(),
                 "rng": capture_rng_state(),
                 "metrics": last_eval or {},
-                "elapsed_s": elapsed_before + (time.perf_counter() - start),
+                "elapsed_s": loop.elapsed(),
                 "solved_at": solved_at,
             },
         )
 
-    start = time.perf_counter()
-    last_eval: dict | None = None
-    window = []
-    status = "finished"
-    previous_handler = signal.signal(signal.SIGTERM, raise_stop)
-    progress = tqdm(
-        total=config.max_steps,
-        initial=agent.step,
-        desc=run_name,
-        disable=args.no_progress,
-        dynamic_ncols=True,
-    )
-    try:
-        while agent.step < config.max_steps:
-            batch, ms_per_sequence = agent.train_step()
-            window.append((batch.loss_bits, batch.bit_errors, batch.perfect, ms_per_sequence))
-            progress.update(1)
-            progress.set_postfix(
-                loss=f"{batch.loss_bits:.3f}", bit_errors=f"{batch.bit_errors:.2f}"
-            )
-            step = agent.step
-            if step % config.log_every == 0 or step == config.max_steps:
-                loss, errors, perfect, ms = np.mean(window, axis=0)
-                window.clear()
-                elapsed = elapsed_before + time.perf_counter() - start
-                metrics.write(
-                    "train",
-                    step=step,
-                    sequences=agent.sequences,
-                    loss_bits=loss,
-                    bit_errors=errors,
-                    perfect=perfect,
-                    ms_per_sequence=ms,
-                    elapsed_s=elapsed,
-                )
-                plotter.line(
-                    "loss",
-                    agent.sequences,
-                    {"train": loss},
-                    title="loss (bits/sequence)",
-                    xlabel="sequences",
-                    ylabel="bits",
-                )
-                plotter.line(
-                    "bit_errors",
-                    agent.sequences,
-                    {"train": errors},
-                    title="bit errors per sequence",
-                    xlabel="sequences",
-                    ylabel="bits",
-                )
-            if step % config.eval_every == 0 or step == config.max_steps:
-                result = evaluate(circuit, eval_envs, config.eval_sequences, seed=EVAL_SEED)
-                elapsed = elapsed_before + time.perf_counter() - start
-                last_eval = dict(
-                    step=step, sequences=agent.sequences, elapsed_s=elapsed, **result._asdict()
-                )
-                metrics.write("eval", **last_eval)
-                plotter.line(
-                    "bit_errors",
-                    agent.sequences,
-                    {"eval": result.bit_errors},
-                    title="bit errors per sequence",
-                    xlabel="sequences",
-                    ylabel="bits",
-                )
-                log.info(
-                    "step %d (%d sequences, %.0f s): eval loss %.4f bits, bit errors %.3f, "
-                    "perfect %.3f",
-                    step,
-                    agent.sequences,
-                    elapsed,
-                    result.loss_bits,
-                    result.bit_errors,
-                    result.perfect,
-                )
-                if solved_at is None and result.bit_errors < config.solved_bit_errors:
-                    confirm = evaluate(
-                        circuit, eval_envs, config.solved_sequences, seed=SOLVED_SEED
-                    )
-                    if confirm.bit_errors < config.solved_bit_errors:
-                        elapsed = elapsed_before + time.perf_counter() - start
-                        solved_at = dict(
-                            step=step,
-                            sequences=agent.sequences,
-                            elapsed_s=elapsed,
-                            **confirm._asdict(),
-                        )
-                        metrics.write("solved", **solved_at)
-                        log.info(
-                            "SOLVED at step %d: %.4f bit errors per sequence over %d "
-                            "sequences, %.0f s",
-                            step,
-                            confirm.bit_errors,
-                            confirm.num_sequences,
-                            elapsed,
-                        )
-            if step % config.checkpoint_every == 0:
-                write_checkpoint(last_eval)
-            if solved_at is not None and config.stop_when_solved:
-                break
-        write_checkpoint(last_eval)
-    except (KeyboardInterrupt, Stop) as reason:
-        status = "interrupted"
-        progress.close()
-        write_checkpoint(last_eval)
-        log.warning(
-            "interrupted (%s) at step %d: checkpoint written to %s; resume with\n"
-            "    python scripts/train.py --resume %s",
-            reason or "Ctrl-C",
-            agent.step,
-            checkpoint_path,
-            run_dir,
+    def train_step() -> tuple[dict[str, float], dict[str, str]]:
+        batch, ms_per_sequence = agent.train_step()
+        values = dict(
+            loss_bits=batch.loss_bits,
+            bit_errors=batch.bit_errors,
+            perfect=batch.perfect,
+            ms_per_sequence=ms_per_sequence,
         )
-    except NonFiniteLossError as error:
-        status = "non-finite loss"
-        progress.close()
+        return values, dict(loss=f"{batch.loss_bits:.3f}", bit_errors=f"{batch.bit_errors:.2f}")
+
+    def on_log(step: int, means: dict[str, float]) -> None:
+        metrics.write(
+            "train", step=step, sequences=agent.sequences, **means, elapsed_s=loop.elapsed()
+        )
+        for window, kind, title, ylabel in (
+            ("loss", "loss_bits", "loss (bits/sequence)", "bits"),
+            ("bit_errors", "bit_errors", "bit errors per sequence", "bits"),
+        ):
+            plotter.line(
+                window,
+                agent.sequences,
+                {"train": means[kind]},
+                title=title,
+                xlabel="sequences",
+                ylabel=ylabel,
+            )
+
+    def on_eval(step: int) -> None:
+        nonlocal last_eval, solved_at
+        result = evaluate(circuit, eval_envs, config.eval_sequences, seed=EVAL_SEED)
+        elapsed = loop.elapsed()
+        last_eval = dict(
+            step=step, sequences=agent.sequences, elapsed_s=elapsed, **result._asdict()
+        )
+        metrics.write("eval", **last_eval)
+        plotter.line(
+            "bit_errors",
+            agent.sequences,
+            {"eval": result.bit_errors},
+            title="bit errors per sequence",
+            xlabel="sequences",
+            ylabel="bits",
+        )
+        log.info(
+            "step %d (%d sequences, %.0f s): eval loss %.4f bits, bit errors %.3f, perfect %.3f",
+            step,
+            agent.sequences,
+            elapsed,
+            result.loss_bits,
+            result.bit_errors,
+            result.perfect,
+        )
+        if solved_at is None and result.bit_errors < config.solved_bit_errors:
+            confirm = evaluate(circuit, eval_envs, config.solved_sequences, seed=SOLVED_SEED)
+            if confirm.bit_errors < config.solved_bit_errors:
+                elapsed = loop.elapsed()
+                solved_at = dict(
+                    step=step, sequences=agent.sequences, elapsed_s=elapsed, **confirm._asdict()
+                )
+                metrics.write("solved", **solved_at)
+                log.info(
+                    "SOLVED at step %d: %.4f bit errors per sequence over %d sequences, %.0f s",
+                    step,
+                    confirm.bit_errors,
+                    confirm.num_sequences,
+                    elapsed,
+                )
+
+    def on_failure(error: Exception) -> None:
         kept = (
             f"the last good checkpoint ({checkpoint_path}) is kept"
             if checkpoint_path.exists()
@@ -337,18 +298,27 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
             run_dir,
             config.lr / 10,
         )
+
+    try:
+        status = loop.run(
+            step=lambda: agent.step,
+            train_step=train_step,
+            on_log=on_log,
+            on_eval=on_eval,
+            write_checkpoint=write_checkpoint,
+            solved=lambda: solved_at is not None,
+            failure=NonFiniteLossError,
+            on_failure=on_failure,
+        )
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        progress.close()
         metrics.close()
         pngs = plotter.save_pngs()
-    elapsed = elapsed_before + time.perf_counter() - start
     log.info(
         "summary: %s after %d steps, %d sequences, %.0f s",
-        status,
+        "non-finite loss" if status == "failed" else status,
         agent.step,
         agent.sequences,
-        elapsed,
+        loop.elapsed(),
     )
     if last_eval:
         log.info(
@@ -372,7 +342,7 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
             "summary: not solved (threshold %.2f bit errors per sequence)", config.solved_bit_errors
         )
     log.info("summary: run folder %s, checkpoint %s, %d plots", run_dir, checkpoint_path, len(pngs))
-    return {"finished": 0, "interrupted": 130, "non-finite loss": 3}[status]
+    return EXIT_CODES[status]
 
 
 if __name__ == "__main__":

@@ -19,14 +19,10 @@ import argparse
 import dataclasses
 import json
 import logging
-import signal
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from memagents.agent import NonFiniteLossError, env_sizes, make_envs
 from memagents.checkpoint import (
@@ -40,14 +36,14 @@ from memagents.plotting import Plotter
 from memagents.rl import PolicyGradientAgent, RLConfig, evaluate_policy
 from memagents.runs import (
     CHECKPOINT_NAME,
+    EXIT_CODES,
     MetricsWriter,
-    Stop,
+    TrainingLoop,
     add_run_arguments,
     circuit_record,
     default_run_name,
     log_run_start,
     pick_device,
-    raise_stop,
     resolve_run_dir,
     restore_training,
     run_overrides,
@@ -201,7 +197,21 @@ def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint)
         circuit_label="policy: Bernoulli bits from the logits of",
     )
 
-    def write_checkpoint(last_eval: dict | None = None) -> None:
+    loop = TrainingLoop(
+        log=log,
+        run_dir=run_dir,
+        script="train_rl.py",
+        max_steps=config.max_steps,
+        log_every=config.log_every,
+        eval_every=config.eval_every,
+        checkpoint_every=config.checkpoint_every,
+        stop_when_solved=config.stop_when_solved,
+        show_progress=not args.no_progress,
+        elapsed_before=elapsed_before,
+    )
+    last_eval: dict | None = None
+
+    def write_checkpoint() -> None:
         save_checkpoint(
             checkpoint_path,
             {
@@ -216,7 +226,7 @@ def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint)
                 "rl_config": config.to_dict(),
                 "rng": capture_rng_state(),
                 "metrics": last_eval or {},
-                "elapsed_s": elapsed_before + (time.perf_counter() - start),
+                "elapsed_s": loop.elapsed(),
                 "solved_at": solved_at,
             },
         )
@@ -239,111 +249,77 @@ def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint)
             ylabel="bits",
         )
 
-    start = time.perf_counter()
-    last_eval: dict | None = None
-    window = []
-    status = "finished"
-    previous_handler = signal.signal(signal.SIGTERM, raise_stop)
-    progress = tqdm(
-        total=config.max_steps,
-        initial=agent.step,
-        desc=run_name,
-        disable=args.no_progress,
-        dynamic_ncols=True,
-    )
-    try:
-        while agent.step < config.max_steps:
-            batch, ms_per_episode = agent.train_step()
-            window.append((batch.episode_return, batch.bit_errors, batch.perfect, ms_per_episode))
-            progress.update(1)
-            progress.set_postfix(
-                ret=f"{batch.episode_return:.3f}", bit_errors=f"{batch.bit_errors:.2f}"
-            )
-            step = agent.step
-            if step % config.log_every == 0 or step == config.max_steps:
-                episode_return, errors, perfect, ms = map(float, np.mean(window, axis=0))
-                window.clear()
-                elapsed = elapsed_before + time.perf_counter() - start
-                metrics.write(
-                    "train",
-                    step=step,
-                    episodes=agent.episodes,
-                    episode_return=episode_return,
-                    bit_errors=errors,
-                    perfect=perfect,
-                    ms_per_episode=ms,
-                    elapsed_s=elapsed,
-                )
-                plot("train", episode_return, errors)
-                if solved_at is None and episode_return > config.solved_return:
-                    solved_at = dict(
-                        step=step,
-                        episodes=agent.episodes,
-                        elapsed_s=elapsed,
-                        episode_return=episode_return,
-                        bit_errors=errors,
-                    )
-                    metrics.write("solved", **solved_at)
-                    log.info(
-                        "SOLVED at step %d (%d episodes, %.0f s): mean training return %.4f over "
-                        "the last %d updates",
-                        step,
-                        agent.episodes,
-                        elapsed,
-                        episode_return,
-                        config.log_every,
-                    )
-            if step % config.eval_every == 0 or step == config.max_steps:
-                result = evaluate_policy(circuit, eval_envs, config.eval_episodes, seed=EVAL_SEED)
-                elapsed = elapsed_before + time.perf_counter() - start
-                last_eval = dict(
-                    step=step, episodes=agent.episodes, elapsed_s=elapsed, **result._asdict()
-                )
-                metrics.write("eval", **last_eval)
-                plot("eval (greedy)", result.episode_return, result.bit_errors)
-                log.info(
-                    "step %d (%d episodes, %.0f s): greedy return %.4f, bit errors %.3f, "
-                    "perfect %.3f",
-                    step,
-                    agent.episodes,
-                    elapsed,
-                    result.episode_return,
-                    result.bit_errors,
-                    result.perfect,
-                )
-            if step % config.checkpoint_every == 0:
-                write_checkpoint(last_eval)
-            if solved_at is not None and config.stop_when_solved:
-                break
-        write_checkpoint(last_eval)
-    except (KeyboardInterrupt, Stop) as reason:
-        status = "interrupted"
-        progress.close()
-        write_checkpoint(last_eval)
-        log.warning(
-            "interrupted (%s) at step %d: checkpoint written to %s; resume with\n"
-            "    python scripts/train_rl.py --resume %s",
-            reason or "Ctrl-C",
-            agent.step,
-            checkpoint_path,
-            run_dir,
+    def train_step() -> tuple[dict[str, float], dict[str, str]]:
+        batch, ms_per_episode = agent.train_step()
+        values = dict(
+            episode_return=batch.episode_return,
+            bit_errors=batch.bit_errors,
+            perfect=batch.perfect,
+            ms_per_episode=ms_per_episode,
         )
-    except NonFiniteLossError as error:
-        status = "non-finite loss"
-        progress.close()
-        log.error("stopped: %s; resume with a lower --lr", error)
+        return values, dict(ret=f"{batch.episode_return:.3f}", bit_errors=f"{batch.bit_errors:.2f}")
+
+    def on_log(step: int, means: dict[str, float]) -> None:
+        nonlocal solved_at
+        elapsed = loop.elapsed()
+        metrics.write("train", step=step, episodes=agent.episodes, **means, elapsed_s=elapsed)
+        plot("train", means["episode_return"], means["bit_errors"])
+        if solved_at is None and means["episode_return"] > config.solved_return:
+            solved_at = dict(
+                step=step,
+                episodes=agent.episodes,
+                elapsed_s=elapsed,
+                episode_return=means["episode_return"],
+                bit_errors=means["bit_errors"],
+            )
+            metrics.write("solved", **solved_at)
+            log.info(
+                "SOLVED at step %d (%d episodes, %.0f s): mean training return %.4f over "
+                "the last %d updates",
+                step,
+                agent.episodes,
+                elapsed,
+                means["episode_return"],
+                config.log_every,
+            )
+
+    def on_eval(step: int) -> None:
+        nonlocal last_eval
+        result = evaluate_policy(circuit, eval_envs, config.eval_episodes, seed=EVAL_SEED)
+        elapsed = loop.elapsed()
+        last_eval = dict(step=step, episodes=agent.episodes, elapsed_s=elapsed, **result._asdict())
+        metrics.write("eval", **last_eval)
+        plot("eval (greedy)", result.episode_return, result.bit_errors)
+        log.info(
+            "step %d (%d episodes, %.0f s): greedy return %.4f, bit errors %.3f, perfect %.3f",
+            step,
+            agent.episodes,
+            elapsed,
+            result.episode_return,
+            result.bit_errors,
+            result.perfect,
+        )
+
+    try:
+        status = loop.run(
+            step=lambda: agent.step,
+            train_step=train_step,
+            on_log=on_log,
+            on_eval=on_eval,
+            write_checkpoint=write_checkpoint,
+            solved=lambda: solved_at is not None,
+            failure=NonFiniteLossError,
+            on_failure=lambda error: log.error("stopped: %s; resume with a lower --lr", error),
+        )
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
-        progress.close()
         metrics.close()
         pngs = plotter.save_pngs()
-    elapsed = elapsed_before + time.perf_counter() - start
     log.info(
         "summary: %s after %d updates, %d episodes, %.0f s",
-        status,
+        "non-finite loss" if status == "failed" else status,
         agent.step,
         agent.episodes,
-        elapsed,
+        loop.elapsed(),
     )
     if last_eval:
         log.info(
@@ -364,7 +340,7 @@ def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint)
     else:
         log.info("summary: not solved (training return > %.2f)", config.solved_return)
     log.info("summary: run folder %s, checkpoint %s, %d plots", run_dir, checkpoint_path, len(pngs))
-    return {"finished": 0, "interrupted": 130, "non-finite loss": 3}[status]
+    return EXIT_CODES[status]
 
 
 if __name__ == "__main__":
