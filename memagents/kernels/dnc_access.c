@@ -150,12 +150,18 @@ void NAME(dnc_access_forward)(int B, int N, int W, int R, const real *iface, con
             s[d.key_norm + r] = NAME(content)(x + d.keys + r * W, s[d.strength + r], M,
                                               s + d.norm_new, N, W,
                                               s + d.read_similarity + r * N, content);
-            for (int i = 0; i < N; i++) forward[i] = backward[i] = 0;
+            /* row by row, so both loops run along rows of L (contiguous, vectorized) */
+            const real *restrict w = prw + r * N;
+            real *restrict f = forward, *restrict bw = backward;
+            for (int j = 0; j < N; j++) bw[j] = 0;
             for (int i = 0; i < N; i++) {
+                const real *restrict row = L + i * N;
+                real total = 0;
                 for (int j = 0; j < N; j++) {
-                    forward[i] += L[i * N + j] * prw[r * N + j];
-                    backward[j] += L[i * N + j] * prw[r * N + i];
+                    total += row[j] * w[j];
+                    bw[j] += row[j] * w[i];
                 }
+                f[i] = total;
             }
             for (int m = 0; m < 3; m++) mode[m] = x[d.modes + 3 * r + m];
             NAME(softmax)(mode, 3);
@@ -181,11 +187,11 @@ int NAME(dnc_access_backward)(int B, int N, int W, int R, const real *iface, con
                               real *grad_prev_read, real *grad_prev_usage,
                               real *grad_prev_link, real *grad_prev_precedence) {
     const NAME(DNCDims) d = NAME(dnc_dims)(N, W, R);
-    /* work: GM (N, W), G_rw (R, N), G_L (N, N), G_ww, G_u, g_norm, g_sorted (N each) */
-    real *work = malloc(sizeof(real) * ((size_t)N * W + (size_t)R * N + (size_t)N * N + 4 * N));
+    /* work: GM (N, W), G_rw (R, N), G_L (N, N), G_ww, G_u, g_norm, g_sorted, G_ww2 (N each) */
+    real *work = malloc(sizeof(real) * ((size_t)N * W + (size_t)R * N + (size_t)N * N + 5 * N));
     if (!work) return 1;
     real *GM = work, *G_rw = GM + N * W, *G_L = G_rw + R * N, *G_ww = G_L + N * N;
-    real *G_u = G_ww + N, *g_norm = G_u + N, *g_sorted = g_norm + N;
+    real *G_u = G_ww + N, *g_norm = G_u + N, *g_sorted = g_norm + N, *G_ww2 = g_sorted + N;
 
     for (int b = 0; b < B; b++) {
         const real *x = iface + (size_t)b * d.P, *Mp = memory + (size_t)b * N * W;
@@ -206,6 +212,7 @@ int NAME(dnc_access_backward)(int B, int N, int W, int R, const real *iface, con
         memcpy(G_rw, grad_read_weights + (size_t)b * R * N, sizeof(real) * R * N);
         memcpy(G_L, grad_link + (size_t)b * N * N, sizeof(real) * N * N);
         memcpy(G_ww, grad_write_weights + (size_t)b * N, sizeof(real) * N);
+        memset(G_ww2, 0, sizeof(real) * N); /* column sums of the link's gradient, kept apart */
         memcpy(G_u, grad_usage + (size_t)b * N, sizeof(real) * N);
         const real *G_p = grad_precedence + (size_t)b * N;
 
@@ -233,14 +240,22 @@ int NAME(dnc_access_backward)(int B, int N, int W, int R, const real *iface, con
                 g_mode[2] += g[n] * content[n];
             }
             NAME(softmax_backward)(mode, g_mode, gx + d.modes + 3 * r, 3);
-            /* forward[i] = sum_j L[i][j] w[j]; backward[j] = sum_i L[i][j] w[i] */
+            /* forward[i] = sum_j L[i][j] w[j]; backward[j] = sum_i L[i][j] w[i]; row by row:
+             * dL[i][j] += g_f[i] w[j] + w[i] g_b[j]; dw[j] += g_f[i] L[i][j]; dw[i] += L[i] . g_b */
+            const real *restrict w = prw + r * N;
+            real *restrict g_w = g_prw + r * N;
             for (int i = 0; i < N; i++) {
+                const real *restrict row = L + i * N;
+                real *restrict g_row = G_L + i * N;
+                const real g_forward = mode[1] * g[i], w_i = w[i];
                 real total = 0;
                 for (int j = 0; j < N; j++) {
-                    G_L[i * N + j] += mode[1] * g[i] * prw[r * N + j] + mode[0] * prw[r * N + i] * g[j];
-                    total += mode[1] * g[j] * L[j * N + i] + mode[0] * g[j] * L[i * N + j];
+                    const real g_backward = mode[0] * g[j];
+                    g_row[j] += g_forward * w[j] + w_i * g_backward;
+                    g_w[j] += g_forward * row[j];
+                    total += row[j] * g_backward;
                 }
-                g_prw[r * N + i] += total;
+                g_w[i] += total;
             }
             for (int n = 0; n < N; n++) g[n] *= mode[2]; /* now the content weights' gradient */
             const real g_strength = NAME(content_backward)(
@@ -257,16 +272,23 @@ int NAME(dnc_access_backward)(int B, int N, int W, int R, const real *iface, con
             g_pp[n] = (1 - written) * G_p[n];
             G_ww[n] += G_p[n] + g_written;
         }
-        /* link, off the diagonal */
+        /* link, off the diagonal (the diagonal's gradient is zeroed first) */
+        for (int i = 0; i < N; i++) G_L[i * N + i] = 0;
         for (int i = 0; i < N; i++) {
+            const real *restrict g_row = G_L + i * N, *restrict old_row = Lp + i * N;
+            real *restrict g_old_row = g_Lp + i * N;
+            const real w_i = ww[i];
+            real total = 0;
             for (int j = 0; j < N; j++) {
-                const real g = i == j ? 0 : G_L[i * N + j];
-                g_Lp[i * N + j] = g * (1 - ww[i] - ww[j]);
-                G_ww[i] += g * (pp[j] - Lp[i * N + j]);
-                G_ww[j] -= g * Lp[i * N + j];
-                g_pp[j] += g * ww[i];
+                const real g = g_row[j];
+                g_old_row[j] = g * (1 - w_i - ww[j]);
+                total += g * (pp[j] - old_row[j]);
+                G_ww2[j] -= g * old_row[j];
+                g_pp[j] += g * w_i;
             }
+            G_ww[i] += total;
         }
+        for (int j = 0; j < N; j++) G_ww[j] += G_ww2[j];
         /* erase and write */
         const real *v = x + d.write_vector;
         real *g_erase = gx + d.erase, *g_vector = gx + d.write_vector;
