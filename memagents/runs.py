@@ -262,6 +262,23 @@ class TrainingLoop:
         self.elapsed_before = elapsed_before
         self.start = time.perf_counter()
 
+    @classmethod
+    def for_config(cls, config, *, log, run_dir, script, show_progress, elapsed_before):
+        """The loop for a TrainConfig or an RLConfig (their max_steps, log_every, eval_every,
+        checkpoint_every and stop_when_solved)."""
+        return cls(
+            log=log,
+            run_dir=run_dir,
+            script=script,
+            max_steps=config.max_steps,
+            log_every=config.log_every,
+            eval_every=config.eval_every,
+            checkpoint_every=config.checkpoint_every,
+            stop_when_solved=config.stop_when_solved,
+            show_progress=show_progress,
+            elapsed_before=elapsed_before,
+        )
+
     def elapsed(self) -> float:
         """Seconds of training in this run, earlier sessions of a resumed run included."""
         return self.elapsed_before + time.perf_counter() - self.start

@@ -197,15 +197,11 @@ def train(config: RLConfig, run_dir: Path, args: argparse.Namespace, checkpoint)
         circuit_label="policy: Bernoulli bits from the logits of",
     )
 
-    loop = TrainingLoop(
+    loop = TrainingLoop.for_config(
+        config,
         log=log,
         run_dir=run_dir,
         script="train_rl.py",
-        max_steps=config.max_steps,
-        log_every=config.log_every,
-        eval_every=config.eval_every,
-        checkpoint_every=config.checkpoint_every,
-        stop_when_solved=config.stop_when_solved,
         show_progress=not args.no_progress,
         elapsed_before=elapsed_before,
     )

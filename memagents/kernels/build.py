@@ -123,21 +123,23 @@ def load_library() -> ctypes.CDLL | None:
     return library
 
 
+# The C signatures: (name, integer arguments, pointer arguments, returns a status).
+SIGNATURES = (
+    ("ntm_access_saved_size", 5, 0, True),
+    ("ntm_access_forward", 6, 9, False),
+    ("ntm_access_backward", 6, 13, True),
+    ("dnc_access_saved_size", 3, 0, True),
+    ("dnc_access_forward", 4, 15, False),
+    ("dnc_access_backward", 4, 24, True),
+)
+
+
 def _declare(library: ctypes.CDLL) -> None:
-    pointer, integer = ctypes.c_void_p, ctypes.c_int
-    for suffix in ("f32", "f64"):
-        size = getattr(library, f"ntm_access_saved_size_{suffix}")
-        size.argtypes, size.restype = [integer] * 5, integer
-        forward = getattr(library, f"ntm_access_forward_{suffix}")
-        forward.argtypes, forward.restype = [integer] * 6 + [pointer] * 9, None
-        backward = getattr(library, f"ntm_access_backward_{suffix}")
-        backward.argtypes, backward.restype = [integer] * 6 + [pointer] * 13, integer
-        size = getattr(library, f"dnc_access_saved_size_{suffix}")
-        size.argtypes, size.restype = [integer] * 3, integer
-        forward = getattr(library, f"dnc_access_forward_{suffix}")
-        forward.argtypes, forward.restype = [integer] * 4 + [pointer] * 15, None
-        backward = getattr(library, f"dnc_access_backward_{suffix}")
-        backward.argtypes, backward.restype = [integer] * 4 + [pointer] * 24, integer
+    for name, integers, pointers_, returns in SIGNATURES:
+        for suffix in ("f32", "f64"):
+            function = getattr(library, f"{name}_{suffix}")
+            function.argtypes = [ctypes.c_int] * integers + [ctypes.c_void_p] * pointers_
+            function.restype = ctypes.c_int if returns else None
 
 
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
