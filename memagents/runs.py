@@ -142,6 +142,23 @@ def log_run_start(
         log.info("visdom: live plots in env %r", run_dir.name)
 
 
+def open_outputs(run_dir: Path, args, resumed_at: int | None):
+    """A run's metrics file and plotter: `metrics.jsonl` (its lines after `resumed_at`, the step
+    a resumed run starts from, dropped) and a Plotter on the run's visdom env (PNG files in
+    `plots/`), from the scripts' --visdom-server, --visdom-port and --no-visdom."""
+    from memagents.plotting import Plotter
+
+    metrics = MetricsWriter(run_dir / "metrics.jsonl", truncate_after_step=resumed_at)
+    plotter = Plotter(
+        env=run_dir.name,
+        out_dir=run_dir / "plots",
+        server=args.visdom_server,
+        port=args.visdom_port,
+        enabled=not args.no_visdom,
+    )
+    return metrics, plotter
+
+
 def circuit_record(name: str, sizes: tuple[int, int], circuit) -> dict[str, Any]:
     """The ``circuit`` entry of a checkpoint: what rebuilds it with ``build_circuit``."""
     input_size, output_size = sizes

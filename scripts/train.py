@@ -31,16 +31,15 @@ from memagents.checkpoint import (
 )
 from memagents.circuits import build_circuit
 from memagents.config import DEFAULT_PRESET, PRESETS, TrainConfig, resolve_config
-from memagents.plotting import Plotter
 from memagents.runs import (
     CHECKPOINT_NAME,
     EXIT_CODES,
-    MetricsWriter,
     TrainingLoop,
     add_run_arguments,
     circuit_record,
     default_run_name,
     log_run_start,
+    open_outputs,
     pick_device,
     resolve_run_dir,
     restore_training,
@@ -164,16 +163,7 @@ def train(config: TrainConfig, run_dir: Path, args: argparse.Namespace, checkpoi
         elapsed_before = checkpoint.get("elapsed_s", 0.0)
         solved_at = checkpoint.get("solved_at")
         log.info("resumed run %s at step %d from %s", run_name, agent.step, checkpoint_path)
-    metrics = MetricsWriter(
-        run_dir / "metrics.jsonl", truncate_after_step=agent.step if checkpoint else None
-    )
-    plotter = Plotter(
-        env=run_name,
-        out_dir=run_dir / "plots",
-        server=args.visdom_server,
-        port=args.visdom_port,
-        enabled=not args.no_visdom,
-    )
+    metrics, plotter = open_outputs(run_dir, args, agent.step if checkpoint else None)
     log_run_start(
         log,
         run_dir=run_dir,

@@ -1,7 +1,7 @@
 """Compile the fused C kernels with the system C compiler, load them with ctypes, call them.
 
 The library is built once per source version and cached (``$MEMAGENTS_KERNEL_CACHE``, else
-``$XDG_CACHE_HOME/memagents`` or ``~/.cache/memagents``); a build takes about a second. Without a
+``$XDG_CACHE_HOME/memagents`` or ``~/.cache/memagents``); a build takes about two seconds. Without a
 compiler, or with ``MEMAGENTS_KERNELS=0``, `load_library` returns None and the circuits run their
 torch-ops path (same maths), after one warning that says why.
 """
@@ -100,8 +100,8 @@ def load_library() -> ctypes.CDLL | None:
     compiler = find_compiler()
     if compiler is None:
         warnings.warn(
-            "memagents: no C compiler (cc, gcc, clang or $CC) found; the NTM runs on torch ops, "
-            "about 2x slower on CPU. Install one (apt-get install gcc) for the fused kernel.",
+            "memagents: no C compiler (cc, gcc, clang or $CC) found; the NTM and DNC run on "
+            "torch ops, 2-4x slower on CPU. Install one (apt-get install gcc) for the kernels.",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -113,8 +113,8 @@ def load_library() -> ctypes.CDLL | None:
         library = ctypes.CDLL(str(target))
     except (OSError, RuntimeError) as error:
         warnings.warn(
-            f"memagents: the fused C kernels could not be built or loaded ({error}); the NTM runs "
-            "on torch ops instead (same maths, slower on CPU).",
+            f"memagents: the fused C kernels could not be built or loaded ({error}); the NTM and "
+            "DNC run on torch ops instead (same maths, slower on CPU).",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -42,7 +42,6 @@ class _DNCAccess(torch.autograd.Function):
             interface, memory, prev_read, prev_write, prev_link, prev_precedence,
             read_weights, write_weights, link, new_memory, saved,
         )  # fmt: skip
-        ctx.mark_non_differentiable(saved)
         return outputs
 
     @staticmethod

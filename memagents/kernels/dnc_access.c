@@ -23,7 +23,7 @@ typedef struct {
     /* offsets into iface */
     int keys, write_vector, erase, free_gates, allocation_gate, write_gate, strengths, modes;
     /* offsets into saved */
-    int norm_prev, norm_new, write_similarity, write_content, usage_written, retention, usage;
+    int norm_prev, norm_new, write_similarity, write_content, usage_written, retention;
     int sorted, order, prefix, allocation, mixed, read_similarity, read_content, forward,
         backward, mode, key_norm, strength, activations, saved_size;
 } NAME(DNCDims);
@@ -47,7 +47,6 @@ static NAME(DNCDims) NAME(dnc_dims)(int N, int W, int R) {
     d.write_content = at, at += N;
     d.usage_written = at, at += N; /* usage after the previous write, before retention */
     d.retention = at, at += N;
-    d.usage = at, at += N;
     d.sorted = at, at += N;        /* usage (in [eps, 1]) in ascending order */
     d.order = at, at += N;         /* slot of each sorted entry, as a real */
     d.prefix = at, at += N;        /* exclusive cumulative product of the sorted usage */
@@ -88,7 +87,7 @@ void NAME(dnc_access_forward)(int B, int N, int W, int R, const real *iface, con
         for (int k = 0; k <= R; k++) s[d.strength + k] = NAME(oneplus)(x[d.strengths + k]);
 
         /* usage: (u + w - u w) * prod_r (1 - f_r w_r), from the previous weights */
-        real *usage = s + d.usage;
+        real *usage = usage_out + (size_t)b * N;
         for (int n = 0; n < N; n++) {
             real retention = 1;
             for (int r = 0; r < R; r++) retention *= 1 - free_gates[r] * prw[r * N + n];
@@ -96,7 +95,6 @@ void NAME(dnc_access_forward)(int B, int N, int W, int R, const real *iface, con
             s[d.retention + n] = retention;
             usage[n] = s[d.usage_written + n] * retention;
         }
-        memcpy(usage_out + (size_t)b * N, usage, sizeof(real) * N);
 
         /* write weights: content on M_{t-1} mixed with allocation */
         NAME(row_norms)(Mp, N, W, s + d.norm_prev);

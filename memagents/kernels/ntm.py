@@ -37,7 +37,6 @@ class _NTMAccess(torch.autograd.Function):
         )  # fmt: skip
         ctx.save_for_backward(interface, memory, prev_read, prev_write, saved)
         ctx.shift_size = shift_size
-        ctx.mark_non_differentiable(saved)
         return reads, read_weights, write_weights, new_memory
 
     @staticmethod
