@@ -16,12 +16,14 @@ Shapes follow the legend in `memagents.addressing`.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from memagents.access import DNCAccess, DNCAccessState, NTMAccess, NTMAccessState
+from memagents.config import CIRCUIT_CONFIGS, DNCConfig, LSTMConfig, NTMConfig, circuit_config
 from memagents.controllers import (
     FeedforwardState,
     LSTMState,
@@ -106,7 +108,8 @@ class _MemoryCircuit(nn.Module):
         return logits.clamp(-self.clip_value, self.clip_value), state
 
     def config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The circuit's typed config as a dict: ``build_circuit(name, I, O, **config())``."""
+        return dataclasses.asdict(self.settings)
 
     # -- the step ----------------------------------------------------------------------------------
 
@@ -167,35 +170,22 @@ class NTM(_MemoryCircuit):
     name = "ntm"
 
     def __init__(
-        self,
-        input_size: int,
-        output_size: int,
-        memory_size: int = 128,
-        word_size: int = 20,
-        num_reads: int = 1,
-        num_writes: int = 1,
-        shift_range: int = 1,
-        controller: str = "lstm",
-        controller_size: int = 100,
-        clip_value: float = 20.0,
+        self, input_size: int, output_size: int, config: NTMConfig | None = None, **settings: Any
     ) -> None:
+        config = _typed_config(NTMConfig, config, settings)
         access = NTMAccess(
-            controller_size, memory_size, word_size, num_reads, num_writes, shift_range
+            config.controller_size,
+            config.memory_size,
+            config.word_size,
+            config.num_reads,
+            config.num_writes,
+            config.shift_range,
         )
-        super().__init__(input_size, output_size, access, controller, controller_size, clip_value)
-        self._config = dict(
-            memory_size=memory_size,
-            word_size=word_size,
-            num_reads=num_reads,
-            num_writes=num_writes,
-            shift_range=shift_range,
-            controller=controller,
-            controller_size=controller_size,
-            clip_value=clip_value,
-        )
-
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
+        super().__init__(
+            input_size, output_size, access, config.controller, config.controller_size,
+            config.clip_value,
+        )  # fmt: skip
+        self.settings = config
 
 
 class DNC(_MemoryCircuit):
@@ -208,31 +198,21 @@ class DNC(_MemoryCircuit):
     name = "dnc"
 
     def __init__(
-        self,
-        input_size: int,
-        output_size: int,
-        memory_size: int = 16,
-        word_size: int = 16,
-        num_reads: int = 4,
-        num_writes: int = 1,
-        controller: str = "lstm",
-        controller_size: int = 64,
-        clip_value: float = 20.0,
+        self, input_size: int, output_size: int, config: DNCConfig | None = None, **settings: Any
     ) -> None:
-        access = DNCAccess(controller_size, memory_size, word_size, num_reads, num_writes)
-        super().__init__(input_size, output_size, access, controller, controller_size, clip_value)
-        self._config = dict(
-            memory_size=memory_size,
-            word_size=word_size,
-            num_reads=num_reads,
-            num_writes=num_writes,
-            controller=controller,
-            controller_size=controller_size,
-            clip_value=clip_value,
+        config = _typed_config(DNCConfig, config, settings)
+        access = DNCAccess(
+            config.controller_size,
+            config.memory_size,
+            config.word_size,
+            config.num_reads,
+            config.num_writes,
         )
-
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
+        super().__init__(
+            input_size, output_size, access, config.controller, config.controller_size,
+            config.clip_value,
+        )  # fmt: skip
+        self.settings = config
 
 
 class LSTMBaselineState(NamedTuple):
@@ -252,19 +232,16 @@ class LSTM(nn.Module):
     name = "lstm"
 
     def __init__(
-        self,
-        input_size: int,
-        output_size: int,
-        hidden_size: int = 256,
-        num_layers: int = 3,
-        clip_value: float = 20.0,
+        self, input_size: int, output_size: int, config: LSTMConfig | None = None, **settings: Any
     ) -> None:
         super().__init__()
+        config = _typed_config(LSTMConfig, config, settings)
+        self.settings = config
         self.input_size = input_size
         self.output_size = output_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.clip_value = clip_value
+        self.hidden_size = hidden_size = config.hidden_size
+        self.num_layers = num_layers = config.num_layers
+        self.clip_value = config.clip_value
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
         self.output = nn.Linear(hidden_size, output_size)
 
@@ -302,9 +279,8 @@ class LSTM(nn.Module):
         return logits, LSTMBaselineState(hidden, cell)
 
     def config(self) -> dict[str, Any]:
-        return dict(
-            hidden_size=self.hidden_size, num_layers=self.num_layers, clip_value=self.clip_value
-        )
+        """The circuit's typed config as a dict: ``build_circuit(name, I, O, **config())``."""
+        return dataclasses.asdict(self.settings)
 
     def describe(self) -> str:
         return (
@@ -319,13 +295,26 @@ class LSTM(nn.Module):
 CIRCUITS: dict[str, type[nn.Module]] = {"ntm": NTM, "dnc": DNC, "lstm": LSTM}
 
 
-def build_circuit(name: str, input_size: int, output_size: int, **kwargs: Any) -> nn.Module:
-    """Build a circuit by name ("ntm", "dnc", "lstm"); kwargs override its defaults.
+def _typed_config(cls: type, config: Any, settings: dict[str, Any]):
+    """``config`` (an instance of ``cls``), or ``cls`` built from keyword ``settings``."""
+    if config is not None and settings:
+        raise TypeError(f"give a {cls.__name__} or keyword settings, not both")
+    if config is None:
+        name = next(key for key, value in CIRCUIT_CONFIGS.items() if value is cls)
+        return circuit_config(name, settings)
+    if not isinstance(config, cls):
+        raise TypeError(f"expected a {cls.__name__}, got {type(config).__name__}")
+    return config
+
+
+def build_circuit(name: str, input_size: int, output_size: int, **settings: Any) -> nn.Module:
+    """Build a circuit by name ("ntm", "dnc", "lstm"); ``settings`` override its typed config's
+    defaults (``NTMConfig``, ``DNCConfig``, ``LSTMConfig``).
 
     `build_circuit(c.name, c.input_size, c.output_size, **c.config())` rebuilds circuit `c`.
+
+    Raises:
+        ValueError: an unknown circuit or setting, or a setting out of its range.
     """
-    try:
-        cls = CIRCUITS[name]
-    except KeyError:
-        raise ValueError(f"unknown circuit {name!r}; choose from {sorted(CIRCUITS)}") from None
-    return cls(input_size, output_size, **kwargs)
+    config = circuit_config(name, settings)
+    return CIRCUITS[name](input_size, output_size, config)

@@ -1,40 +1,204 @@
-"""Training configuration: one frozen dataclass and named presets.
+"""Configuration: typed, frozen dataclasses for circuits and runs, and named presets.
 
-The seed picked a row of ``CONFIGS`` by index and edited ``options.py`` to change a setting. Here a
-run starts from a named preset and overrides any field from the command line
-(``scripts/train.py --preset ntm-copy --lr 3e-4 --env-kwarg max_length=10``).
+The seed (jingweiz/pytorch-dnc, the PyTorch 0.2 repository this project succeeds) picked a row of
+``CONFIGS`` by index and edited ``options.py`` to change a setting. Here:
+
+- a circuit is described by one typed config (``NTMConfig``, ``DNCConfig``, ``LSTMConfig``), given
+  to its constructor and saved with every checkpoint (nanoGPT's ``GPTConfig``);
+- a run starts from a named preset and overrides any field from the command line
+  (``scripts/train.py --preset ntm-copy --lr 3e-4 --env-kwarg max_length=10``);
+- what supervised and RL runs share is declared once: ``OptimizerConfig`` (the optimizer and
+  gradient clipping) and ``RunConfig`` (steps, cadences, seed, device), which both ``TrainConfig``
+  and ``memagents.rl.RLConfig`` extend.
+
+Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("rmsprop", "adam")
 DEVICES = ("auto", "cpu", "cuda")
+CONTROLLERS = ("lstm", "feedforward")
+
+
+class FrozenDict(dict):
+    """A dict that refuses changes: the kwargs dicts inside frozen configs and presets.
+
+    A preset is shared by every run that starts from it; a plain dict inside it could be changed
+    by one caller for all the others. Copy it (``dict(config.env_kwargs)``) to change it.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any):
+        raise TypeError("config dicts are read-only; build a new config with dataclasses.replace")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (FrozenDict, (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> FrozenDict:
+        return self
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every FrozenDict turned into a plain dict (for JSON and checkpoints)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _check(checks: list[tuple[str, bool, str]], owner: object) -> None:
+    """Raise ValueError for the first (field, ok, rule) whose ``ok`` is false."""
+    for name, ok, rule in checks:
+        if not ok:
+            raise ValueError(f"{name} must be {rule}, got {getattr(owner, name)!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int_in(value: Any, low: int, high: int) -> bool:
+    return _is_int(value) and low <= value <= high
+
+
+# -- circuits ------------------------------------------------------------------------------------
+
+MAX_MEMORY_CELLS = 1 << 22
+"""Upper limit of memory_size * word_size (4M numbers, 16 MiB per sequence in float32)."""
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a supervised training run."""
+class NTMConfig:
+    """A Neural Turing Machine (Graves, Wayne & Danihelka 2014). Defaults: the paper's copy
+    configuration (128 x 20 memory, an LSTM controller of 100 units, one head each)."""
 
-    agent: str = "dnc"
-    """Circuit: ``ntm``, ``dnc`` or ``lstm`` (see ``memagents.circuits.build_circuit``)."""
-    env_id: str = "memtasks/RepeatCopy-v0"
-    """Any registered Gymnasium id that follows the memtasks convention (target/mask in info)."""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the task (``bits``, ``min_length``, ``max_length``, ...)."""
-    circuit_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the circuit (``memory_size``, ``word_size``, ...)."""
-    batch_size: int = 16
-    """Episodes per training step, rolled in parallel through ``gymnasium.make_vec``."""
-    same_length_batches: bool = False
-    """Draw one sequence length per batch (uniform over the task's training range, pinned with
-    ``options={"length": n}``) instead of one per sequence. Every sequence's length is still
-    uniform over the range, but no step is spent on padding after short episodes: with lengths
-    1..20 a mixed batch of 16 runs about 38 steps, a same-length batch 21 on average."""
+    memory_size: int = 128
+    """N: memory slots (1..65,536)."""
+    word_size: int = 20
+    """W: numbers per slot (1..4,096; N * W at most 4M)."""
+    num_reads: int = 1
+    """R: read heads (1..64)."""
+    num_writes: int = 1
+    """H: write heads (1..64)."""
+    shift_range: int = 1
+    """Shifts -s..+s of location addressing (0..N // 2)."""
+    controller: str = "lstm"
+    """``lstm`` or ``feedforward``."""
+    controller_size: int = 100
+    """C: controller units (1..16,384)."""
+    clip_value: float = 20.0
+    """Output logits are clipped to +-clip_value."""
+
+    def __post_init__(self) -> None:
+        _check(_memory_checks(self) + [
+            ("shift_range", _is_int(self.shift_range)
+             and 0 <= self.shift_range <= max(self.memory_size // 2, 0), "an integer in 0..N // 2"),
+        ], self)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DNCConfig:
+    """A Differentiable Neural Computer (Graves et al. 2016). Defaults: the seed's repeat-copy
+    configuration (16 x 16 memory, an LSTM controller of 64 units, 4 read heads, 1 write head)."""
+
+    memory_size: int = 16
+    """N: memory slots (1..4,096: the temporal link matrix is N x N per write head)."""
+    word_size: int = 16
+    """W: numbers per slot (1..4,096)."""
+    num_reads: int = 4
+    """R: read heads (1..64)."""
+    num_writes: int = 1
+    """H: write heads (1..64)."""
+    controller: str = "lstm"
+    """``lstm`` or ``feedforward``."""
+    controller_size: int = 64
+    """C: controller units (1..16,384)."""
+    clip_value: float = 20.0
+    """Output logits are clipped to +-clip_value."""
+
+    def __post_init__(self) -> None:
+        _check(_memory_checks(self, max_slots=4096), self)
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """The no-memory baseline: a stacked LSTM (the NTM paper's 3 x 256) and a linear output."""
+
+    hidden_size: int = 256
+    """Units per layer (1..16,384)."""
+    num_layers: int = 3
+    """Layers (1..64)."""
+    clip_value: float = 20.0
+    """Output logits are clipped to +-clip_value."""
+
+    def __post_init__(self) -> None:
+        _check([
+            ("hidden_size", _int_in(self.hidden_size, 1, 16_384), "an integer in 1..16384"),
+            ("num_layers", _int_in(self.num_layers, 1, 64), "an integer in 1..64"),
+            ("clip_value", _is_number(self.clip_value) and self.clip_value > 0, "a number > 0"),
+        ], self)  # fmt: skip
+
+
+def _memory_checks(config: NTMConfig | DNCConfig, max_slots: int = 65_536) -> list:
+    cells = config.memory_size * config.word_size if _is_int(config.memory_size) else 0
+    return [
+        ("memory_size", _int_in(config.memory_size, 1, max_slots), f"an integer in 1..{max_slots}"),
+        ("word_size", _int_in(config.word_size, 1, 4096) and cells <= MAX_MEMORY_CELLS,
+         f"an integer in 1..4096 with memory_size * word_size <= {MAX_MEMORY_CELLS}"),
+        ("num_reads", _int_in(config.num_reads, 1, 64), "an integer in 1..64"),
+        ("num_writes", _int_in(config.num_writes, 1, 64), "an integer in 1..64"),
+        ("controller", config.controller in CONTROLLERS, f"one of {CONTROLLERS}"),
+        ("controller_size", _int_in(config.controller_size, 1, 16_384), "an integer in 1..16384"),
+        ("clip_value", _is_number(config.clip_value) and config.clip_value > 0, "a number > 0"),
+    ]  # fmt: skip
+
+
+CIRCUIT_CONFIGS: dict[str, type] = {"ntm": NTMConfig, "dnc": DNCConfig, "lstm": LSTMConfig}
+"""The typed config of each circuit, by the circuit's name."""
+
+
+def circuit_config(name: str, settings: Mapping[str, Any] | None = None):
+    """The typed config of circuit ``name`` with ``settings`` over its defaults.
+
+    Raises:
+        ValueError: an unknown circuit, an unknown setting, or a value out of its range.
+    """
+    if name not in CIRCUIT_CONFIGS:
+        raise ValueError(f"unknown circuit {name!r}; choose from {sorted(CIRCUIT_CONFIGS)}")
+    cls = CIRCUIT_CONFIGS[name]
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(settings or {}) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {name} setting(s) {unknown}; the {name} takes {known}")
+    return cls(**dict(settings or {}))
+
+
+# -- what supervised and RL runs share -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """The optimizer and the gradient clipping of a run (supervised and RL)."""
+
     optimizer: str = "rmsprop"
     """``rmsprop`` (the seed's) or ``adam``."""
     lr: float = 1e-4
@@ -46,23 +210,36 @@ class TrainConfig:
     eps: float = 1e-10
     """Optimizer epsilon (the seed's 1e-10 for RMSprop)."""
     clip_grad: float = 50.0
-    """Clip the global gradient norm to this value (applied; the seed's 50). 0 disables."""
+    """Clip the global gradient norm to this value (the seed's 50). 0 disables."""
+
+    def _optimizer_checks(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+            ("lr", _is_number(self.lr) and self.lr > 0, "a finite number > 0"),
+            ("rmsprop_alpha", _is_number(self.rmsprop_alpha) and 0 <= self.rmsprop_alpha < 1,
+             "a number in [0, 1)"),
+            ("rmsprop_momentum", _is_number(self.rmsprop_momentum)
+             and 0 <= self.rmsprop_momentum < 1, "a number in [0, 1)"),
+            ("eps", _is_number(self.eps) and self.eps > 0, "a finite number > 0"),
+            ("clip_grad", _is_number(self.clip_grad) and self.clip_grad >= 0,
+             "a finite number >= 0 (0 disables)"),
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How long a run trains, what it records and when, its seed and its device."""
+
     max_steps: int = 100_000
-    """Training steps (batches) at most."""
+    """Training steps (updates) at most."""
     eval_every: int = 500
     """Evaluate every this many steps."""
-    eval_sequences: int = 256
-    """Sequences per periodic evaluation, drawn with a fixed seed so evaluations compare."""
-    solved_sequences: int = 1000
-    """Sequences of the confirming evaluation that declares the task solved."""
-    solved_bit_errors: float = 0.1
-    """Solved: mean bit errors per sequence below this (Collier & Beel's threshold)."""
-    stop_when_solved: bool = True
-    """End the run once solved."""
     checkpoint_every: int = 500
     """Write ``checkpoints/last.pt`` every this many steps (and at the end, on Ctrl-C/SIGTERM)."""
     log_every: int = 50
     """Write a metrics line every this many steps."""
+    stop_when_solved: bool = True
+    """End the run once solved."""
     seed: int = 1
     """Seeds the circuit's initialisation and every batch (batch k is drawn from (seed, k))."""
     device: str = "auto"
@@ -72,49 +249,127 @@ class TrainConfig:
     step is hundreds of tiny ops, and syncing threads per op costs more than it gains (measured
     with scripts/bench_circuits.py)."""
 
-    def __post_init__(self) -> None:
-        checks = [
-            (
-                self.agent in ("ntm", "dnc", "lstm"),
-                f"agent must be ntm, dnc or lstm, got {self.agent!r}",
-            ),
-            (
-                self.optimizer in OPTIMIZERS,
-                f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}",
-            ),
-            (self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
-            (self.clip_grad >= 0, f"clip_grad must be >= 0 (0 disables), got {self.clip_grad}"),
-            (self.max_steps >= 0, f"max_steps must be >= 0, got {self.max_steps}"),
-            (self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}"),
-            (self.eval_sequences >= 1, f"eval_sequences must be >= 1, got {self.eval_sequences}"),
-            (
-                self.solved_sequences >= 1,
-                f"solved_sequences must be >= 1, got {self.solved_sequences}",
-            ),
-            (
-                self.checkpoint_every >= 1,
-                f"checkpoint_every must be >= 1, got {self.checkpoint_every}",
-            ),
-            (self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}"),
-            (self.num_threads >= 0, f"num_threads must be >= 0, got {self.num_threads}"),
+    def _run_checks(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("max_steps", _int_in(self.max_steps, 0, 10**9), "an integer in 0..10**9"),
+            ("eval_every", _int_in(self.eval_every, 1, 10**9), "an integer >= 1"),
+            ("checkpoint_every", _int_in(self.checkpoint_every, 1, 10**9), "an integer >= 1"),
+            ("log_every", _int_in(self.log_every, 1, 10**9), "an integer >= 1"),
+            ("stop_when_solved", isinstance(self.stop_when_solved, bool), "True or False"),
+            ("seed", _int_in(self.seed, 0, 2**63 - 1), "an integer >= 0"),
+            ("device", self.device in DEVICES, f"one of {DEVICES}"),
+            ("num_threads", _int_in(self.num_threads, 0, 1024), "an integer >= 0 (0: default)"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+
+
+def _freeze_kwargs(config: object, *names: str) -> None:
+    """Replace the kwargs dicts of a frozen config with read-only copies (checked to be dicts)."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{name} must be a dict, got {value!r}")
+        object.__setattr__(config, name, FrozenDict(value))
+
+
+# -- supervised runs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainConfig(OptimizerConfig, RunConfig):
+    """Everything that defines a supervised training run (with the fields of OptimizerConfig and
+    RunConfig)."""
+
+    agent: str = "dnc"
+    """Circuit: ``ntm``, ``dnc`` or ``lstm`` (see ``memagents.circuits.build_circuit``)."""
+    env_id: str = "memtasks/RepeatCopy-v0"
+    """Any registered Gymnasium id that follows the memtasks convention (target/mask in info)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the task (``bits``, ``min_length``, ``max_length``, ...)."""
+    circuit_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Settings of the circuit over its typed config's defaults (``memory_size``, ...)."""
+    batch_size: int = 16
+    """Episodes per training step."""
+    same_length_batches: bool = False
+    """Draw one sequence length per batch (uniform over the task's training range, pinned with
+    ``options={"length": n}``) instead of one per sequence. Every sequence's length is still
+    uniform over the range, but no step is spent on padding after short episodes: with lengths
+    1..20 a mixed batch of 16 runs about 38 steps, a same-length batch 21 on average."""
+    eval_sequences: int = 256
+    """Sequences per periodic evaluation, drawn with a fixed seed so evaluations compare."""
+    solved_sequences: int = 1000
+    """Sequences of the confirming evaluation that declares the task solved."""
+    solved_bit_errors: float = 0.1
+    """Solved: mean bit errors per sequence below this (Collier & Beel's threshold)."""
+
+    def __post_init__(self) -> None:
+        _freeze_kwargs(self, "env_kwargs", "circuit_kwargs")
+        _check(self._optimizer_checks() + self._run_checks() + [
+            ("agent", self.agent in CIRCUIT_CONFIGS, f"one of {sorted(CIRCUIT_CONFIGS)}"),
+            ("env_id", isinstance(self.env_id, str) and bool(self.env_id), "a Gymnasium id"),
+            ("batch_size", _int_in(self.batch_size, 1, 65_536), "an integer in 1..65536"),
+            ("same_length_batches", isinstance(self.same_length_batches, bool), "True or False"),
+            ("eval_sequences", _int_in(self.eval_sequences, 1, 10**7), "an integer in 1..10**7"),
+            ("solved_sequences", _int_in(self.solved_sequences, 1, 10**7),
+             "an integer in 1..10**7"),
+            ("solved_bit_errors", _is_number(self.solved_bit_errors)
+             and self.solved_bit_errors > 0, "a finite number > 0"),
+        ], self)  # fmt: skip
+        circuit_config(self.agent, self.circuit_kwargs)
+
+    @property
+    def circuit(self):
+        """The typed config of the circuit (``NTMConfig``, ``DNCConfig`` or ``LSTMConfig``)."""
+        return circuit_config(self.agent, self.circuit_kwargs)
+
+    @property
+    def task_kwargs(self) -> dict[str, Any]:
+        """What ``memagents.agent.make_envs`` gets for this run's task."""
+        return dict(self.env_kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return _plain(dataclasses.asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {unknown}")
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        return config_from_dict(cls, data)
 
+
+def config_from_dict(cls, data: Mapping[str, Any]):
+    """``cls(**data)`` with an error naming unknown fields, for TrainConfig and RLConfig."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a {cls.__name__} is a dict of fields, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {unknown}")
+    try:
+        return cls(**data)
+    except TypeError as error:  # a field of the wrong kind that the checks could not compare
+        raise ValueError(f"bad {cls.__name__}: {error}") from error
+
+
+def apply_overrides(config, overrides: Mapping[str, Any]):
+    """``config`` with ``overrides`` (any of its fields); ``env_kwargs`` and ``circuit_kwargs`` are
+    merged key by key into the config's, not replaced.
+
+    Raises:
+        ValueError: an unknown field, or a value its checks refuse.
+    """
+    known = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}")
+    merged = dict(overrides)
+    for key in ("env_kwargs", "circuit_kwargs"):
+        if key in merged:
+            merged[key] = {**getattr(config, key), **merged[key]}
+    try:
+        return dataclasses.replace(config, **merged)
+    except TypeError as error:
+        raise ValueError(str(error)) from error
+
+
+# -- presets -------------------------------------------------------------------------------------
 
 _SEED_RMSPROP = dict(optimizer="rmsprop", lr=1e-4, rmsprop_alpha=0.9, eps=1e-10, clip_grad=50.0)
 _FAST_RMSPROP = dict(
@@ -195,7 +450,11 @@ DEFAULT_PRESET = {"dnc": "dnc-repeat-copy", "ntm": "ntm-copy", "lstm": "lstm-cop
 
 
 def parse_kwarg(text: str) -> tuple[str, Any]:
-    """``"max_length=10"`` -> ``("max_length", 10)``: a Python literal, else a plain string."""
+    """``"max_length=10"`` -> ``("max_length", 10)``: a Python literal, else a plain string.
+
+    Raises:
+        ValueError: not of the form KEY=VALUE.
+    """
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"expected KEY=VALUE, got {text!r}")
@@ -207,13 +466,10 @@ def parse_kwarg(text: str) -> tuple[str, Any]:
 
 
 def resolve_config(
-    agent: str | None, preset: str | None, overrides: dict[str, Any] | None = None
+    agent: str | None, preset: str | None, overrides: Mapping[str, Any] | None = None
 ) -> TrainConfig:
-    """The preset named (or the agent's default preset), with ``overrides`` applied.
-
-    ``overrides`` may hold any TrainConfig field; ``env_kwargs`` and ``circuit_kwargs`` are merged
-    into the preset's rather than replacing them.
-    """
+    """The preset named (or the agent's default preset), with ``overrides`` applied
+    (``apply_overrides``: the kwargs dicts merge into the preset's)."""
     if preset is None:
         if agent is None:
             raise ValueError("give --agent {ntm,dnc,lstm} or --preset NAME")
@@ -226,12 +482,4 @@ def resolve_config(
             f"preset {preset!r} trains agent {config.agent!r}, not {agent!r}; "
             f"drop --agent or pick a {agent} preset"
         )
-    overrides = dict(overrides or {})
-    for key in ("env_kwargs", "circuit_kwargs"):
-        if key in overrides:
-            overrides[key] = {**getattr(config, key), **overrides[key]}
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown settings {unknown}")
-    return dataclasses.replace(config, **overrides)
+    return apply_overrides(config, overrides or {})

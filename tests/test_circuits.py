@@ -75,7 +75,7 @@ def test_registry_names_and_defaults():
     assert dnc.controller.hidden_size == 64
     with pytest.raises(ValueError, match="unknown circuit"):
         build_circuit("gru", 1, 1)
-    with pytest.raises(ValueError, match="unknown controller"):
+    with pytest.raises(ValueError, match="controller must be one of"):
         build_circuit("ntm", 1, 1, controller="gru")
 
 
