@@ -8,12 +8,21 @@ back to the env as the action. Episodes in a batch may have different lengths: t
 until every sub-env has terminated once, and every step after a sub-env's own end gets mask 0
 (with the default next-step autoreset, those steps belong to the sub-env's next episode and are
 ignored).
+
+Memtasks' native vector envs (``memtasks.vector.BitSequenceVectorEnv``, any task) also expose the
+batch sampler their ``reset`` draws from. Supervised training needs the targets, not the agent's
+actions, so for those envs ``SupervisedAgent`` and ``evaluate`` draw the padded batch directly
+(``batch_sampler``: the batch ``reset(seed=s, options=...)`` would start) and run
+``circuit.unroll`` over it (``unroll_batch``): the same batch, loss and gradients as ``rollout``,
+without stepping the env, converting every observation and copying every action to the host.
+``rollout`` remains the path for every other env and for traces (``keep_states``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -89,7 +98,8 @@ def rollout(
 ) -> Rollout:
     """Roll one batch of whole episodes through ``envs``, feeding predictions back as actions.
 
-    Works under ``torch.no_grad()`` for evaluation and with autograd for training.
+    Works under ``torch.no_grad()`` for evaluation and with autograd for training. Each row is
+    padded after its episode's end (zero inputs and targets, mask 0), as a sampled batch is.
     """
     param = next(circuit.parameters())
     device, dtype = param.device, param.dtype
@@ -101,11 +111,15 @@ def rollout(
     lengths = np.zeros(batch, dtype=np.int64)
     inputs, targets, masks, logits_seq, states = [], [], [], [], []
     for _ in range(max_steps):
-        x_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device).to(dtype)
+        obs = np.asarray(obs, dtype=np.float32)
+        target = _info_array(info, "target", env_id)
+        if not alive.all():  # after a sub-env's end: padding, as in a sampled batch
+            obs, target = obs * alive[:, None], target * alive[:, None]
+        x_t = torch.as_tensor(obs, device=device).to(dtype)
         logits_t, state = circuit(x_t, state)
         inputs.append(x_t)
         logits_seq.append(logits_t)
-        targets.append(_info_array(info, "target", env_id))
+        targets.append(target)
         masks.append(_info_array(info, "mask", env_id) * alive)
         if keep_states:
             states.append(state)
@@ -125,6 +139,72 @@ def rollout(
         logits=torch.stack(logits_seq, 1),
         lengths=torch.as_tensor(lengths),
         states=states if keep_states else None,
+    )
+
+
+BatchSampler = Callable[[int, "dict[str, Any] | None"], Any]
+"""``sampler(seed, options) -> memtasks.sampling.TaskBatch`` of B whole episodes."""
+
+
+def batch_sampler(envs) -> BatchSampler | None:
+    """The batch that ``envs.reset(seed=seed, options=options)`` starts, drawn without the env.
+
+    A memtasks native vector env (``memtasks.vector.BitSequenceVectorEnv``, whatever its task)
+    fills its buffer at ``reset(seed=s)`` with one call of its task's sampler on the generator
+    seeded with ``s``; the sampler returned here makes that same call. It gives the padded batch
+    (inputs (B, T, I), targets (B, T, O), mask (B, T), lengths (B,)) that ``rollout`` collects
+    step by step with that seed, T being the longest episode. None for any other env, wrapped
+    native envs included (a wrapper may change what the agent sees).
+    """
+    from gymnasium.utils import seeding
+
+    from memtasks.vector import BitSequenceVectorEnv
+
+    if not isinstance(envs, BitSequenceVectorEnv):
+        return None
+    task, num_envs = envs.task, envs.num_envs
+
+    def sample(seed: int, options: dict[str, Any] | None = None):
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"the batch sampler needs an integer seed, got {seed!r}")
+        if options and "reset_mask" in options:
+            raise ValueError(
+                "the batch sampler draws whole batches: options['reset_mask'] is not allowed"
+            )
+        generator, _ = seeding.np_random(int(seed))
+        return task.sample(generator, num_envs, **task.parse_options(options))
+
+    return sample
+
+
+def unroll_batch(
+    circuit: torch.nn.Module,
+    sampler: BatchSampler,
+    *,
+    seed: int,
+    options: dict[str, Any] | None = None,
+) -> Rollout:
+    """Draw a batch with ``sampler`` (``batch_sampler``) and run ``circuit.unroll`` over it.
+
+    The same Rollout (inputs, targets, mask, lengths; logits up to float rounding) as ``rollout``
+    through the sampler's env with this seed, without ``states``.
+    """
+    param = next(circuit.parameters())
+    device, dtype = param.device, param.dtype
+    data = sampler(seed, options)
+
+    def to_tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(device=device, dtype=dtype)
+
+    inputs = to_tensor(data.inputs)  # (B, T, I)
+    logits, _ = circuit.unroll(inputs)  # (B, T, O)
+    return Rollout(
+        inputs=inputs,
+        targets=to_tensor(data.targets),
+        mask=to_tensor(data.mask),
+        logits=logits,
+        lengths=torch.from_numpy(np.asarray(data.lengths, dtype=np.int64)),
+        states=None,
     )
 
 
@@ -196,6 +276,9 @@ class SupervisedAgent:
         self.optimizer = build_optimizer(config, circuit.parameters())
         self.step = 0
         self.sequences = 0
+        self.sampler = batch_sampler(envs)
+        """The env's batch sampler (``batch_sampler``), or None: then each batch is a
+        ``rollout``. Set it to None to train through the env step by step."""
 
     def _pinned_length(self, seed: int) -> dict[str, int]:
         """``{"length": n}``, n uniform over the env's training lengths, drawn from ``seed``."""
@@ -218,7 +301,10 @@ class SupervisedAgent:
         self.circuit.train()
         seed = batch_seed(self.config.seed, self.step)
         options = self._pinned_length(seed) if self.config.same_length_batches else None
-        batch = rollout(self.circuit, self.envs, seed=seed, options=options)
+        if self.sampler is not None:
+            batch = unroll_batch(self.circuit, self.sampler, seed=seed, options=options)
+        else:
+            batch = rollout(self.circuit, self.envs, seed=seed, options=options)
         per_sequence = sequence_loss_bits(batch.logits, batch.targets, batch.mask)
         loss = per_sequence.mean()
         if not torch.isfinite(loss):
@@ -242,15 +328,25 @@ def evaluate(
     *,
     seed: int,
     options: dict[str, Any] | None = None,
+    stepwise: bool = False,
 ) -> BatchMetrics:
-    """Mean figures over at least ``num_sequences`` episodes (whole batches of ``envs``)."""
+    """Mean figures over at least ``num_sequences`` episodes (whole batches of ``envs``).
+
+    Batches come from the env's batch sampler through ``circuit.unroll`` when it has one
+    (``batch_sampler``), else from ``rollout``; ``stepwise=True`` always rolls through the env.
+    """
     circuit.eval()
     batch_size = envs.num_envs
+    sampler = None if stepwise else batch_sampler(envs)
     totals = np.zeros(3)
     count = 0
     batch_index = 0
     while count < num_sequences:
-        batch = rollout(circuit, envs, seed=batch_seed(seed, batch_index), options=options)
+        data_seed = batch_seed(seed, batch_index)
+        if sampler is not None:
+            batch = unroll_batch(circuit, sampler, seed=data_seed, options=options)
+        else:
+            batch = rollout(circuit, envs, seed=data_seed, options=options)
         metrics = batch_metrics(batch)
         totals += np.array([metrics.loss_bits, metrics.bit_errors, metrics.perfect]) * batch_size
         count += batch_size

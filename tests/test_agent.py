@@ -14,6 +14,7 @@ from memagents import agent as agent_module
 from memagents.agent import (
     NonFiniteLossError,
     SupervisedAgent,
+    batch_sampler,
     batch_seed,
     env_sizes,
     evaluate,
@@ -21,6 +22,7 @@ from memagents.agent import (
     rollout,
     sequence_bit_errors,
     sequence_loss_bits,
+    unroll_batch,
 )
 from memagents.circuits import build_circuit
 from memagents.config import TrainConfig
@@ -234,3 +236,107 @@ def test_same_length_batches_refuse_a_third_party_env():
     agent = make_agent(config)
     with pytest.raises(ValueError, match="same_length_batches needs a memtasks vector env"):
         agent.train_step()
+
+
+# -- the batch path: memtasks' vector envs train on the sampled batch through unroll -------------
+
+NATIVE_IDS = sorted(
+    env_id
+    for env_id, spec in gym.registry.items()
+    if env_id.startswith("memtasks/") and spec.vector_entry_point is not None
+)
+TINY_CIRCUITS = {
+    "ntm": dict(memory_size=8, word_size=5, controller_size=12),
+    "dnc": dict(memory_size=6, word_size=5, controller_size=12, num_reads=2),
+    "lstm": dict(hidden_size=12, num_layers=1),
+}
+
+
+def loss_and_gradients(circuit, batch):
+    loss = sequence_loss_bits(batch.logits, batch.targets, batch.mask).mean()
+    circuit.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in circuit.parameters()]
+
+
+@pytest.mark.parametrize("circuit_name", sorted(TINY_CIRCUITS))
+@pytest.mark.parametrize("pinned", [False, True], ids=["mixed-lengths", "same-length"])
+@pytest.mark.parametrize("env_id", NATIVE_IDS)
+def test_sampled_batch_is_the_rollout_batch(env_id, pinned, circuit_name):
+    assert {"memtasks/Copy-v0", "memtasks/RepeatCopy-v0"} <= set(NATIVE_IDS)
+    envs = make_envs(env_id, 6)
+    sampler = batch_sampler(envs)
+    assert sampler is not None
+    torch.manual_seed(0)
+    circuit = build_circuit(circuit_name, *env_sizes(envs), **TINY_CIRCUITS[circuit_name])
+    options = {"length": 3} if pinned else None
+    seed = batch_seed(1, 4)
+    stepped = rollout(circuit, envs, seed=seed, options=options)
+    sampled = unroll_batch(circuit, sampler, seed=seed, options=options)
+    if not pinned:
+        assert len(set(stepped.lengths.tolist())) > 1  # the padding is exercised
+    for field in ("inputs", "targets", "mask", "lengths"):
+        torch.testing.assert_close(getattr(sampled, field), getattr(stepped, field), rtol=0, atol=0)
+    torch.testing.assert_close(sampled.logits, stepped.logits)
+    loss_stepped, grads_stepped = loss_and_gradients(circuit, stepped)
+    loss_sampled, grads_sampled = loss_and_gradients(circuit, sampled)
+    torch.testing.assert_close(loss_sampled, loss_stepped)
+    for sampled_grad, stepped_grad in zip(grads_sampled, grads_stepped, strict=True):
+        torch.testing.assert_close(sampled_grad, stepped_grad, rtol=1e-4, atol=1e-6)
+    # Another seed, another batch: the seed is what picks it.
+    other = unroll_batch(circuit, sampler, seed=seed + 1, options=options)
+    assert not torch.equal(other.inputs[:, : sampled.inputs.shape[1]], sampled.inputs)
+
+
+@pytest.mark.parametrize("same_length_batches", [False, True])
+def test_training_on_the_sampler_follows_the_rollout_path(same_length_batches):
+    config = small_config(
+        agent="ntm",
+        circuit_kwargs=TINY_CIRCUITS["ntm"],
+        env_kwargs={"bits": 3, "min_length": 1, "max_length": 5},
+        same_length_batches=same_length_batches,
+    )
+    sampled, stepped = make_agent(config), make_agent(config)
+    assert sampled.sampler is not None
+    stepped.sampler = None  # through the env, step by step
+    for _ in range(3):
+        metrics_sampled, _ = sampled.train_step()
+        metrics_stepped, _ = stepped.train_step()
+        assert metrics_sampled.num_sequences == metrics_stepped.num_sequences == 8
+        assert metrics_sampled.bit_errors == metrics_stepped.bit_errors
+        assert metrics_sampled.loss_bits == pytest.approx(metrics_stepped.loss_bits, rel=1e-5)
+    for a, b in zip(sampled.circuit.parameters(), stepped.circuit.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_evaluation_on_the_sampler_gives_the_rollout_figures():
+    envs = make_envs("memtasks/RepeatCopy-v0", 5)
+    torch.manual_seed(0)
+    circuit = build_circuit("dnc", *env_sizes(envs), **TINY_CIRCUITS["dnc"])
+    for options in (None, {"length": 4}):
+        sampled = evaluate(circuit, envs, 12, seed=3, options=options)
+        stepped = evaluate(circuit, envs, 12, seed=3, options=options, stepwise=True)
+        assert sampled.num_sequences == stepped.num_sequences == 15  # whole batches
+        assert sampled.bit_errors == stepped.bit_errors
+        assert sampled.perfect == stepped.perfect
+        assert sampled.loss_bits == pytest.approx(stepped.loss_bits, rel=1e-5)
+
+
+def test_only_unwrapped_native_envs_expose_the_sampler():
+    native = make_envs("memtasks/Copy-v0", 4)
+    assert batch_sampler(native) is not None
+    assert batch_sampler(make_envs(ECHO_ID, 4, {"bits": 3})) is None
+    assert batch_sampler(gym.wrappers.vector.RecordEpisodeStatistics(native)) is None
+    agent = make_agent(small_config(env_id=ECHO_ID, env_kwargs={"bits": 3}))
+    assert agent.sampler is None
+    agent.train_step()  # the rollout path
+
+
+def test_batch_sampler_refuses_what_it_cannot_draw():
+    sampler = batch_sampler(make_envs("memtasks/Copy-v0", 4))
+    with pytest.raises(ValueError, match="needs an integer seed"):
+        sampler(None, None)
+    with pytest.raises(ValueError, match="reset_mask"):
+        sampler(1, {"reset_mask": np.ones(4, dtype=bool)})
+    with pytest.raises(ValueError, match="unknown reset option"):
+        sampler(1, {"repeats": 2})
