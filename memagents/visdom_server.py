@@ -28,7 +28,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -355,69 +354,15 @@ def _configure_visdom_app() -> None:
     app.tornado_settings["autoreload"] = False
 
 
-def spawn_server(
-    port: int,
-    env_path: Path | str,
-    log_path: Path | str | None = None,
-    bind_all: bool = False,
-) -> subprocess.Popen:
-    """Start ``start_server`` in a child process (assets must be installed); return it at once.
-
-    Its output goes to `log_path` (or is discarded). Stop it with ``stop_server``.
-    """
-    code = (
-        "import logging, sys\n"
-        "from memagents.visdom_server import start_server\n"
-        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
-        f"start_server(port={int(port)}, env_path={str(env_path)!r}, bind_all={bool(bind_all)},"
-        " install=False)\n"
-    )
-    output = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-u", "-c", code],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-    finally:
-        if log_path is not None:
-            output.close()
-
-
-def stop_server(process: subprocess.Popen, timeout: float = 5.0) -> None:
-    """Stop a server started by ``spawn_server``: terminate, then kill if it lingers."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 __all__ = [
     "ASSETS",
     "Asset",
     "assets_installed",
-    "free_port",
     "install_assets",
     "missing_assets",
     "server_url",
-    "spawn_server",
     "start_server",
     "static_dir",
-    "stop_server",
     "visdom_answers",
     "wait_for_server",
 ]

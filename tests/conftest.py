@@ -1,4 +1,4 @@
-"""Shared fixtures: a real visdom server on a free local port.
+"""Shared fixtures: a real visdom server on a free local port; helpers to start more servers.
 
 Tests that use ``visdom_server`` are marked ``visdom`` automatically. The server's web assets are
 installed from the npm registry the first time (about 5 s, then never again on that machine); a
@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
 REQUIRE_BROWSER = os.environ.get("MEMAGENTS_REQUIRE_BROWSER") == "1"
 """CI sets MEMAGENTS_REQUIRE_BROWSER=1: what would be skipped for lack of tools fails instead."""
 
@@ -25,6 +29,54 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_BROWSER:
         pytest.fail(f"{reason} (required: MEMAGENTS_REQUIRE_BROWSER=1)")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn_server(
+    port: int,
+    env_path: Path | str,
+    log_path: Path | str | None = None,
+    bind_all: bool = False,
+) -> subprocess.Popen:
+    """Start ``memagents.visdom_server.start_server`` in a child process (assets must be
+    installed); return it at once. Its output goes to `log_path` (or is discarded). Stop it with
+    ``stop_server``."""
+    code = (
+        "import logging, sys\n"
+        "from memagents.visdom_server import start_server\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        f"start_server(port={int(port)}, env_path={str(env_path)!r}, bind_all={bool(bind_all)},"
+        " install=False)\n"
+    )
+    output = open(log_path, "ab") if log_path is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-u", "-c", code],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+        )
+    finally:
+        if log_path is not None:
+            output.close()
+
+
+def stop_server(process: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Stop a server started by ``spawn_server``: terminate, then kill if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
 
 
 class VisdomServer(NamedTuple):
@@ -67,13 +119,7 @@ def visdom_server(
     visdom_assets: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[VisdomServer]:
     """A real visdom server in a subprocess on a free 127.0.0.1 port, stopped after the session."""
-    from memagents.visdom_server import (
-        free_port,
-        server_url,
-        spawn_server,
-        stop_server,
-        wait_for_server,
-    )
+    from memagents.visdom_server import server_url, wait_for_server
 
     directory = tmp_path_factory.mktemp("visdom")
     env_path, log_path = directory / "envs", directory / "server.log"

@@ -13,15 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port, spawn_server, stop_server
 
 from memagents.plotting import FIGURE_DPI, FIGURE_SIZE_INCHES, Plotter
-from memagents.visdom_server import (
-    free_port,
-    server_url,
-    spawn_server,
-    stop_server,
-    wait_for_server,
-)
+from memagents.visdom_server import server_url, wait_for_server
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WIDTH, HEIGHT = (round(inches * FIGURE_DPI) for inches in FIGURE_SIZE_INCHES)

@@ -23,17 +23,15 @@ from urllib.parse import urljoin, urlparse
 
 import numpy as np
 import pytest
-from conftest import VisdomServer, skip_or_fail
+from conftest import VisdomServer, free_port, skip_or_fail, stop_server
 
 from memagents.plotting import Plotter
 from memagents.visdom_server import (
     ASSETS,
     VERSION_MARKER,
-    free_port,
     install_assets,
     missing_assets,
     server_url,
-    stop_server,
     wait_for_server,
 )
 
