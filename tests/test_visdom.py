@@ -175,7 +175,7 @@ def test_every_file_the_dashboard_references_is_served(visdom_server):
 
 
 def test_plotter_curves_and_heatmaps_read_back(visdom_server):
-    env = "test_read_back"
+    env = "test-read-back"
     plotter = Plotter(env, "unused", server=visdom_server.server, port=visdom_server.port)
     assert plotter.connected
     for step in range(5):
@@ -265,7 +265,7 @@ return Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => ({
 
 @pytest.mark.browser
 def test_browser_draws_the_plots_offline(visdom_server, tmp_path):
-    env = "test_browser"
+    env = "test-browser"
     plotter = Plotter(env, tmp_path / "png", server=visdom_server.server, port=visdom_server.port)
     for step in range(6):
         plotter.line("loss", step, {"train": 6.0 - step, "eval": 7.0 - step}, title="loss")
