@@ -16,12 +16,14 @@ from memagents.agent import BatchMetrics, evaluate, make_envs, rollout
 from memagents.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from memagents.circuits import build_circuit
 from memagents.config import TrainConfig
+from memagents.plotting import Plotter
+from memagents.rl import RLConfig
 from memagents.runs import CHECKPOINT_NAME, resolve_run_dir
 
 
 class Loaded(NamedTuple):
     circuit: torch.nn.Module
-    config: TrainConfig
+    config: TrainConfig | RLConfig
     checkpoint: dict[str, Any]
     path: Path
 
@@ -42,7 +44,8 @@ def load_circuit(path: str | Path, device: str | torch.device = "cpu") -> Loaded
     checkpoint = load_checkpoint(path, map_location=device)
     spec = checkpoint["circuit"]
     try:
-        config = TrainConfig.from_dict(checkpoint["train_config"])
+        config_class = RLConfig if checkpoint["kind"] == "rl" else TrainConfig
+        config = config_class.from_dict(checkpoint["config"])
         circuit = build_circuit(
             spec["name"], spec["input_size"], spec["output_size"], **spec["config"]
         )
@@ -135,24 +138,102 @@ def trace_episode(
     )
 
 
+FOCUS_MIN_WEIGHT = 0.1
+"""A head whose largest weight is below this attends nowhere in particular: the trace prints '-'
+for it instead of an arbitrary slot (a uniform weighting over N slots has largest weight 1/N)."""
+
+
 def bits(row: np.ndarray, threshold: float = 0.5) -> str:
+    """'#' for each value above `threshold`, '.' otherwise (bits, or probabilities of bits)."""
     return "".join("#" if value > threshold else "." for value in row)
 
 
+def input_cells(row: np.ndarray) -> str:
+    """An input row as text: '.' for 0, '#' for 1, '+' or '-' for any other value (such as
+    RepeatCopy's repeat count, a small number on its own channel)."""
+    return "".join(
+        "." if value == 0 else "#" if value == 1 else "+" if value > 0 else "-" for value in row
+    )
+
+
+def focus(weights: np.ndarray) -> str:
+    """Where each head looks: ``slot:weight`` of its largest weight, or '-' below
+    ``FOCUS_MIN_WEIGHT``.
+
+    Args:
+        weights: (heads, N) one step's weightings.
+    """
+    return " ".join(
+        f"{int(h.argmax()):3d}:{h.max():.2f}" if h.max() >= FOCUS_MIN_WEIGHT else f"{'-':>3}     "
+        for h in weights
+    )
+
+
 def describe_episode(trace: EpisodeTrace) -> str:
-    """The episode as text: per step the input, target, output bits and the heads' focus."""
+    """The episode as text: per step the input, target, output bits and the heads' focus.
+
+    Target and output are shown on scored steps only (the output elsewhere is not asked for);
+    input values other than 0 and 1 are marked '+'/'-' in the table and listed below it.
+    """
+    output_size = trace.targets.shape[1]
     lines = ["step | input | target | output | write focus (slot:weight) | read focus"]
     for t in range(len(trace.inputs)):
-        target = bits(trace.targets[t]) if trace.mask[t] else " " * trace.targets.shape[1]
-        parts = [f"{t:4d}", bits(trace.inputs[t]), target, bits(trace.outputs[t])]
+        scored = bool(trace.mask[t])
+        target = bits(trace.targets[t]) if scored else " " * output_size
+        output = bits(trace.outputs[t]) if scored else " " * output_size
+        parts = [f"{t:4d}", input_cells(trace.inputs[t]), target, output]
         for weights in (trace.write_weights, trace.read_weights):
-            if weights is None:
-                parts.append("-")
-                continue
-            heads = weights[t]  # (heads, N)
-            parts.append(" ".join(f"{int(h.argmax()):3d}:{h.max():.2f}" for h in heads))
+            parts.append("-" if weights is None else focus(weights[t]))
         lines.append(" | ".join(parts))
+    other = np.argwhere((trace.inputs != 0) & (trace.inputs != 1))  # (K, 2): step, channel
+    if len(other):
+        lines.append(
+            "input values other than 0 and 1 ('+', '-'): "
+            + ", ".join(f"step {t} channel {i}: {trace.inputs[t, i]:.3g}" for t, i in other)
+        )
     return "\n".join(lines)
+
+
+def plot_episode(plotter: Plotter, trace: EpisodeTrace) -> None:
+    """Heatmaps of one episode over time (x: step): input, target and output (grey on steps
+    that are not scored; probabilities on a fixed 0..1 scale), each head's weights (0..1, y:
+    memory slot) and the memory at the last step (y: slot, x: word)."""
+    unscored = trace.mask[:, None] == 0  # (T, 1)
+    plotter.heatmap("input", trace.inputs.T, title="input", xlabel="time", ylabel="channel")
+    for win, values, title in (
+        ("target", trace.targets, "target (grey: not scored)"),
+        ("output", trace.outputs, "output probability (grey: not scored)"),
+    ):
+        plotter.heatmap(
+            win,
+            np.where(unscored, np.nan, values).T,
+            title=title,
+            xlabel="time",
+            ylabel="channel",
+            vmin=0.0,
+            vmax=1.0,
+        )
+    for kind, weights in (("write", trace.write_weights), ("read", trace.read_weights)):
+        if weights is None:
+            continue
+        for head in range(weights.shape[1]):
+            plotter.heatmap(
+                f"{kind}_weights_{head}",
+                weights[:, head].T,
+                title=f"{kind} weights, head {head}",
+                xlabel="time",
+                ylabel="slot",
+                vmin=0.0,
+                vmax=1.0,
+            )
+    if trace.memory is not None:
+        plotter.heatmap(
+            "memory",
+            trace.memory[-1],
+            title="memory at the last step",
+            xlabel="word",
+            ylabel="slot",
+        )
 
 
 def markdown_table(results: dict[str, dict[int, BatchMetrics]], lengths: list[int]) -> str:

@@ -6,7 +6,8 @@
 Prints bit errors per sequence at each length (the training range and beyond), then one episode
 step by step: input, target and output bits, and where the write and read heads look. Heatmaps of
 the write/read weights and memory over time, and the input/target/output grids, go to the visdom
-env `<run>_test` when a server answers, and always to PNG files (default: <run>/test/).
+env `<run>-test` when a server answers, and always to PNG files: <run>/test/ for a run, or
+runs/checkpoint-tests/<file name>/ for a checkpoint file (not a run folder; --out to choose).
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from memagents.evaluation import (
     generalisation,
     load_circuit,
     markdown_table,
+    plot_episode,
     trace_episode,
 )
 from memagents.plotting import Plotter
 from memagents.runs import setup_logging
 
 log = logging.getLogger("memagents.test")
+CHECKPOINT_TESTS = "checkpoint-tests"
+"""Where a checkpoint file's pictures go, under --runs-dir: a folder no training run uses."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,7 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--out", help="folder of the PNG files (default: <run>/test, or runs/<file name>_test)"
+        "--out",
+        help="folder of the PNG files (default: <run>/test, or "
+        "<runs-dir>/checkpoint-tests/<file name> for a checkpoint file)",
     )
     parser.add_argument("--no-visdom", action="store_true")
     parser.add_argument("--visdom-server", default="http://localhost")
@@ -77,17 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     circuit, config = loaded.circuit, loaded.config
     in_run = path.parent.name == "checkpoints" and (path.parent.parent / "config.json").is_file()
     run_name = path.parent.parent.name if in_run else path.stem
-    out_dir = (
-        Path(args.out)
-        if args.out
-        else (path.parent.parent / "test" if in_run else Path(args.runs_dir) / f"{path.stem}_test")
-    )
+    if args.out:
+        out_dir = Path(args.out)
+    elif in_run:
+        out_dir = path.parent.parent / "test"
+    else:  # not among the runs' folders, where it would pass for a training run
+        out_dir = Path(args.runs_dir) / CHECKPOINT_TESTS / path.stem
     train_max = config.env_kwargs.get("max_length")
     lengths = args.lengths or [train_max or 10]
     print(
         f"checkpoint {path}: {config.agent} trained {loaded.checkpoint['step']} steps on "
         f"{config.env_id} {config.env_kwargs}"
     )
+    print(f"pictures of one episode go to {out_dir}/")
     print(circuit)
 
     results = generalisation(
@@ -98,50 +106,24 @@ def main(argv: list[str] | None = None) -> int:
 
     show_length = args.show_length or lengths[0]
     trace = trace_episode(circuit, config, length=show_length, repeats=args.repeats, seed=args.seed)
-    print(f"\none episode of length {show_length}, step by step:")
+    repeats = ""
+    if config.env_id.endswith("RepeatCopy-v0"):  # T = length * (repeats + 1) + 3
+        repeats = f" and {(len(trace.inputs) - 3) // show_length - 1} repeats"
+    print(f"\none episode of length {show_length}{repeats}, step by step:")
     print(describe_episode(trace))
 
     plotter = Plotter(
-        env=f"{run_name}_test",
+        env=f"{run_name}-test",
         out_dir=out_dir,
         server=args.visdom_server,
         port=args.visdom_port,
         enabled=not args.no_visdom,
     )
-    plotter.heatmap("input", trace.inputs.T, title="input", xlabel="time", ylabel="channel")
-    plotter.heatmap(
-        "target",
-        (trace.targets * trace.mask[:, None]).T,
-        title="target",
-        xlabel="time",
-        ylabel="channel",
-    )
-    plotter.heatmap(
-        "output", trace.outputs.T, title="output (probability)", xlabel="time", ylabel="channel"
-    )
-    for kind, weights in (("write", trace.write_weights), ("read", trace.read_weights)):
-        if weights is None:
-            continue
-        for head in range(weights.shape[1]):
-            plotter.heatmap(
-                f"{kind}_weights_{head}",
-                weights[:, head].T,
-                title=f"{kind} weights, head {head}",
-                xlabel="time",
-                ylabel="slot",
-            )
-    if trace.memory is not None:
-        plotter.heatmap(
-            "memory",
-            trace.memory[-1],
-            title="memory at the last step",
-            xlabel="word",
-            ylabel="slot",
-        )
+    plot_episode(plotter, trace)
     pngs = plotter.save_pngs()
     print(
-        f"\n{len(pngs)} pictures in {out_dir}"
-        + (f"; visdom env {run_name}_test" if plotter.connected else "")
+        f"\n{len(pngs)} pictures in {out_dir}/"
+        + (f"; visdom: {plotter.env_url}" if plotter.connected else "")
     )
     return 0
 

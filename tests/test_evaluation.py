@@ -1,0 +1,91 @@
+"""What scripts/test.py shows of one episode: the step-by-step trace and its heatmaps, on a
+hand-made RepeatCopy-like episode (no circuit needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from memagents.evaluation import (
+    FOCUS_MIN_WEIGHT,
+    EpisodeTrace,
+    describe_episode,
+    focus,
+    input_cells,
+    plot_episode,
+)
+from memagents.plotting import Plotter
+
+T, N = 6, 16  # steps, memory slots
+
+
+def episode() -> EpisodeTrace:
+    """bits=2, length=1, repeats=2 (count 0.2 on channel 3 at step 2); scored from step 3."""
+    inputs = np.zeros((T, 4))
+    inputs[0, 2] = 1.0  # start flag
+    inputs[1, :2] = [1.0, 0.0]  # the word
+    inputs[2, 3] = 0.2  # the repeat count, normalised
+    targets = np.zeros((T, 3))
+    targets[3:5, 0] = 1.0
+    targets[5, 2] = 1.0  # end marker
+    mask = np.array([0, 0, 0, 1, 1, 1], dtype=float)
+    outputs = np.full((T, 3), 0.9)  # confident noise before step 3
+    outputs[3:] = targets[3:] * 0.8 + 0.1
+    write = np.full((T, 1, N), 1.0 / N)  # spread evenly: attends nowhere
+    write[1, 0] = 0.0
+    write[1, 0, 1:3] = [0.97, 0.03]
+    read = np.zeros((T, 1, N))
+    read[:, 0, 1] = [0.0, 0.0, 0.0, 1.0, 1.0, FOCUS_MIN_WEIGHT]
+    memory = np.zeros((T, N, 3))
+    return EpisodeTrace(inputs, targets, mask, outputs, write, read, memory)
+
+
+def test_the_trace_masks_unscored_output_and_heads_that_attend_nowhere():
+    lines = describe_episode(episode()).splitlines()
+    header, steps, note = lines[0], lines[1 : T + 1], lines[T + 1 :]
+    assert "write focus" in header
+    cells = [[cell.strip() for cell in line.split("|")] for line in steps]
+    # step | input | target | output | write focus | read focus
+    assert [row[1] for row in cells] == ["..#.", "#...", "...+", "....", "....", "...."]
+    assert [row[2] for row in cells] == ["", "", "", "#..", "#..", "..#"]
+    assert [row[3] for row in cells] == ["", "", "", "#..", "#..", "..#"]  # 0.9s before: hidden
+    assert [row[4] for row in cells] == ["-", "1:0.97", "-", "-", "-", "-"]
+    assert [row[5] for row in cells] == ["-", "-", "-", "1:1.00", "1:1.00", "1:0.10"]
+    assert note == ["input values other than 0 and 1 ('+', '-'): step 2 channel 3: 0.2"]
+
+
+def test_text_cells():
+    assert input_cells(np.array([0.0, 1.0, 0.5, -1.5])) == ".#+-"
+    spread = np.full((2, 128), 1 / 128)
+    spread[1, 5] = 0.5
+    assert focus(spread) == "  -        5:0.50"
+
+
+def test_heatmaps_mask_unscored_steps_and_fix_probabilities_to_0_1(tmp_path):
+    plotter = Plotter("run_test", tmp_path, enabled=False)
+    plot_episode(plotter, episode())
+    names = [path.name for path in plotter.save_pngs()]
+    assert names == [
+        "input.png",
+        "target.png",
+        "output.png",
+        "write_weights_0.png",
+        "read_weights_0.png",
+        "memory.png",
+    ]
+    for win in ("target", "output"):
+        heatmap = plotter._heatmaps[win]
+        assert (heatmap.vmin, heatmap.vmax) == (0.0, 1.0)
+        assert np.isnan(heatmap.matrix[:, :3]).all()  # (O, T): steps 0..2 not scored
+        assert not np.isnan(heatmap.matrix[:, 3:]).any()
+    np.testing.assert_allclose(plotter._heatmaps["output"].matrix[0, 3:], [0.9, 0.9, 0.1])
+    for win in ("write_weights_0", "read_weights_0"):
+        assert (plotter._heatmaps[win].vmin, plotter._heatmaps[win].vmax) == (0.0, 1.0)
+    assert plotter._heatmaps["input"].vmax is None  # the repeat count keeps its own scale
+    axes, _colour_bar = plotter.heatmap_figure("memory").axes
+    assert np.array_equal(axes.get_xticks(), np.round(axes.get_xticks()))
+
+
+def test_a_circuit_without_memory_is_described_with_dashes():
+    trace = episode()._replace(write_weights=None, read_weights=None, memory=None)
+    (step,) = [line for line in describe_episode(trace).splitlines() if line.startswith("   3")]
+    assert step.split(" | ")[4:] == ["-", "-"]
