@@ -12,15 +12,42 @@ This package needs only numpy and gymnasium.
 
 from gymnasium.envs.registration import register, registry
 
-from memtasks.sampling import TaskBatch, sample_copy, sample_repeat_copy
+from memtasks.sampling import (
+    TaskBatch,
+    dynamic_ngrams_optimal_cost,
+    sample_associative_recall,
+    sample_copy,
+    sample_dynamic_ngrams,
+    sample_priority_sort,
+    sample_repeat_copy,
+)
 
-TASK_IDS: tuple[str, ...] = ("memtasks/Copy-v0", "memtasks/RepeatCopy-v0")
+TASK_IDS: tuple[str, ...] = (
+    "memtasks/Copy-v0",
+    "memtasks/RepeatCopy-v0",
+    "memtasks/AssociativeRecall-v0",
+    "memtasks/DynamicNGrams-v0",
+    "memtasks/PrioritySort-v0",
+)
 
 _ENTRY_POINTS = {
     "memtasks/Copy-v0": ("memtasks.envs.copy:CopyEnv", "memtasks.vector:CopyVectorEnv"),
     "memtasks/RepeatCopy-v0": (
         "memtasks.envs.repeat_copy:RepeatCopyEnv",
         "memtasks.vector:RepeatCopyVectorEnv",
+    ),
+    # The NTM paper's other tasks (section 4.3-4.5); their vector envs live beside them.
+    "memtasks/AssociativeRecall-v0": (
+        "memtasks.envs.associative_recall:AssociativeRecallEnv",
+        "memtasks.envs.associative_recall:AssociativeRecallVectorEnv",
+    ),
+    "memtasks/DynamicNGrams-v0": (
+        "memtasks.envs.dynamic_ngrams:DynamicNGramsEnv",
+        "memtasks.envs.dynamic_ngrams:DynamicNGramsVectorEnv",
+    ),
+    "memtasks/PrioritySort-v0": (
+        "memtasks.envs.priority_sort:PrioritySortEnv",
+        "memtasks.envs.priority_sort:PrioritySortVectorEnv",
     ),
 }
 
@@ -34,4 +61,13 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["TASK_IDS", "TaskBatch", "sample_copy", "sample_repeat_copy"]
+__all__ = [
+    "TASK_IDS",
+    "TaskBatch",
+    "dynamic_ngrams_optimal_cost",
+    "sample_associative_recall",
+    "sample_copy",
+    "sample_dynamic_ngrams",
+    "sample_priority_sort",
+    "sample_repeat_copy",
+]

@@ -315,3 +315,351 @@ def _sample_repeat_copy(
     targets[rows, episode_lengths - 1, bits] = 1.0
     scored = (time >= (seq_lengths[:, None] + 2)) & (time < episode_lengths[:, None])
     return TaskBatch(inputs, targets, scored.astype(np.float32), episode_lengths.astype(np.int64))
+
+
+# ----------------------------------------------------------------------------------------------
+# AssociativeRecall (the NTM paper, section 4.3)
+
+
+def check_associative_recall_args(
+    bits: int, item_length: int, min_items: int, max_items: int
+) -> None:
+    """Validate the AssociativeRecall task's arguments (see `sample_associative_recall`)."""
+    check_int("bits", bits, 1)
+    check_int("item_length", item_length, 1)
+    check_int("min_items", min_items, 2)
+    check_int("max_items", max_items, 2)
+    check_range("min_items", min_items, "max_items", max_items)
+
+
+def associative_recall_episode_length(
+    items: int | np.ndarray, item_length: int
+) -> int | np.ndarray:
+    """Steps in an AssociativeRecall episode of `items` items: T = (items + 2) * (item_length + 1).
+
+    Each item takes item_length + 1 steps (its delimiter, then its vectors); the query takes
+    item_length + 2 (delimiter, vectors, delimiter) and the answer item_length.
+    """
+    return (items + 2) * (item_length + 1)
+
+
+def sample_associative_recall(
+    rng: np.random.Generator,
+    batch_size: int,
+    *,
+    bits: int = 6,
+    item_length: int = 3,
+    min_items: int = 2,
+    max_items: int = 6,
+    items: int | None = None,
+) -> TaskBatch:
+    """Sample a batch of AssociativeRecall episodes (the NTM paper, section 4.3).
+
+    An episode shows `items` items, each `item_length` random `bits`-bit vectors opened by a
+    delimiter on its own channel; then a query, a copy of one item (never the last), between two
+    delimiters on a second channel. The target is the item that followed the query in the list.
+    No other item of the episode equals the queried one, so the answer is unique.
+
+    Timeline for bits=2, item_length=2, items=2, the query is item 0 (T = (2 + 2) * 3 = 12;
+    I = bits + 2, O = bits)::
+
+        time           0 1 2 3 4 5 6 7 8 9 10 11
+        inputs  bit 0  . 1 0 . 0 0 . 1 0 . .  .
+                bit 1  . 1 1 . 1 0 . 1 1 . .  .
+                item   1 . . 1 . . . . . . .  .     opens each item
+                query  . . . . . . 1 . . 1 .  .     opens and closes the query (= item 0)
+        targets bit 0  . . . . . . . . . . 0  0
+                bit 1  . . . . . . . . . . 1  0     the item after the query: item 1
+        mask           0 0 0 0 0 0 0 0 0 0 1  1     scored on the last item_length steps
+
+    Args:
+        rng: the source of all randomness.
+        batch_size: B, number of episodes.
+        bits: bits per vector (>= 1; the paper: 6).
+        item_length: vectors per item (>= 1; the paper: 3).
+        min_items, max_items: the number of items is uniform in [min_items, max_items] (>= 2; the
+            paper trained on 2..6 and tested up to 20).
+        items: pins every episode's number of items (any value >= 2, also beyond the range).
+
+    Returns:
+        A TaskBatch with inputs (B, T, bits + 2), targets (B, T, bits), mask (B, T), lengths (B,)
+        where T = (max(items) + 2) * (item_length + 1).
+    """
+    check_int("batch_size", batch_size, 1)
+    check_associative_recall_args(bits, item_length, min_items, max_items)
+    return _sample_associative_recall(
+        rng, batch_size, bits, item_length, min_items, max_items, items
+    )
+
+
+def _sample_associative_recall(
+    rng, batch_size, bits, item_length, min_items, max_items, items
+) -> TaskBatch:
+    if items is None:
+        num_items = rng.integers(min_items, max_items + 1, size=batch_size)
+    else:
+        num_items = np.full(batch_size, check_int("items", items, 2), dtype=np.int64)
+    most = int(num_items.max())
+    rows = np.arange(batch_size)
+    # (B, n, item_length, bits) random items, then the queried item's index in [0, n - 2].
+    contents = rng.integers(0, 2, size=(batch_size, most, item_length, bits), dtype=np.int8)
+    query = rng.integers(0, num_items - 1)  # (B,)
+    present = np.arange(most)[None, :] < num_items[:, None]  # (B, n)
+    # Redraw every other item equal to the queried one, so that the answer is unique.
+    while True:
+        same = (contents == contents[rows, query][:, None]).all(axis=(2, 3)) & present
+        same[rows, query] = False
+        clashes = np.argwhere(same)
+        if clashes.size == 0:
+            break
+        redrawn = rng.integers(0, 2, size=(clashes.shape[0], item_length, bits), dtype=np.int8)
+        contents[clashes[:, 0], clashes[:, 1]] = redrawn
+    contents = (contents * present[:, :, None, None]).astype(np.float32)
+
+    step = item_length + 1
+    episode_lengths = associative_recall_episode_length(num_items, item_length)
+    num_steps = int(episode_lengths.max())
+    inputs = np.zeros((batch_size, num_steps, bits + 2), dtype=np.float32)
+    blocks = inputs[:, : most * step].reshape(batch_size, most, step, bits + 2)  # a view
+    blocks[:, :, 0, bits] = present
+    blocks[:, :, 1:, :bits] = contents
+    # The query block starts after each row's last item: delimiter, vectors, delimiter.
+    query_start = num_items * step  # (B,)
+    within = np.arange(item_length)[None, :]  # (1, item_length)
+    inputs[rows, query_start, bits + 1] = 1.0
+    inputs[rows[:, None], query_start[:, None] + 1 + within, :bits] = contents[rows, query]
+    inputs[rows, query_start + item_length + 1, bits + 1] = 1.0
+
+    answer_steps = query_start[:, None] + item_length + 2 + within  # (B, item_length)
+    targets = np.zeros((batch_size, num_steps, bits), dtype=np.float32)
+    targets[rows[:, None], answer_steps] = contents[rows, query + 1]
+    mask = np.zeros((batch_size, num_steps), dtype=np.float32)
+    mask[rows[:, None], answer_steps] = 1.0
+    return TaskBatch(inputs, targets, mask, episode_lengths.astype(np.int64))
+
+
+# ----------------------------------------------------------------------------------------------
+# DynamicNGrams (the NTM paper, section 4.4)
+
+MAX_NGRAM_ORDER = 16
+"""Largest `order` of DynamicNGrams: 2 ** 15 contexts, one table of that size per episode."""
+
+
+def check_dynamic_ngrams_args(order: int, length: int) -> None:
+    """Validate the DynamicNGrams task's arguments (see `sample_dynamic_ngrams`)."""
+    check_int("order", order, 1, MAX_NGRAM_ORDER)
+    check_int("length", length, 1)
+
+
+def _ngram_contexts(bits: np.ndarray, order: int) -> np.ndarray:
+    """(B, L) int64: the context of each bit, its `order - 1` predecessors as a number.
+
+    The most recent predecessor is the lowest binary digit; bits before the sequence count as 0.
+    """
+    batch_size, length = bits.shape
+    contexts = np.zeros((batch_size, length), dtype=np.int64)
+    for back in range(1, min(order, length + 1)):  # order - 1 predecessors at most
+        contexts[:, back:] |= bits[:, :-back].astype(np.int64) << (back - 1)
+    return contexts
+
+
+def sample_dynamic_ngrams(
+    rng: np.random.Generator,
+    batch_size: int,
+    *,
+    order: int = 6,
+    length: int = 200,
+) -> TaskBatch:
+    """Sample a batch of DynamicNGrams episodes (the NTM paper, section 4.4).
+
+    Each episode draws a fresh `order`-gram distribution over bits: for each of the 2^(order - 1)
+    contexts (the previous order - 1 bits), P(next bit = 1) ~ Beta(1/2, 1/2). It then draws
+    `length` bits from that table, each given its context; bits before the sequence's start count
+    as 0 in the contexts. The agent sees the previous bit (0 at step 0) and predicts the next one
+    on every step. The optimal (Bayesian) prediction is `dynamic_ngrams_optimal_predictions`.
+
+    Timeline for length=6 (T = length = 6; I = 1, O = 1; the bits are x_0 .. x_5)::
+
+        time           0   1   2   3   4   5
+        inputs  bit    .   x0  x1  x2  x3  x4     the previous bit
+        targets bit    x0  x1  x2  x3  x4  x5     the next bit
+        mask           1   1   1   1   1   1      scored on every step
+
+    Args:
+        rng: the source of all randomness.
+        batch_size: B, number of episodes.
+        order: N of the N-gram, in [1, MAX_NGRAM_ORDER] (the paper: 6, i.e. 32 contexts).
+        length: bits per sequence (>= 1; the paper: 200).
+
+    Returns:
+        A TaskBatch with inputs (B, T, 1), targets (B, T, 1), mask (B, T) of ones, lengths (B,).
+    """
+    check_int("batch_size", batch_size, 1)
+    check_dynamic_ngrams_args(order, length)
+    return _sample_dynamic_ngrams(rng, batch_size, order, length)
+
+
+def _sample_dynamic_ngrams(rng, batch_size, order, length) -> TaskBatch:
+    num_contexts = 2 ** (order - 1)
+    table = rng.beta(0.5, 0.5, size=(batch_size, num_contexts))  # (B, 2^(order-1))
+    uniforms = rng.random((batch_size, length))
+    rows = np.arange(batch_size)
+    bits = np.zeros((batch_size, length), dtype=np.int64)
+    context = np.zeros(batch_size, dtype=np.int64)
+    for t in range(length):  # each bit's context holds the bits just drawn
+        bits[:, t] = uniforms[:, t] < table[rows, context]
+        context = ((context << 1) | bits[:, t]) & (num_contexts - 1)
+    inputs = np.zeros((batch_size, length, 1), dtype=np.float32)
+    inputs[:, 1:, 0] = bits[:, :-1]
+    targets = bits[:, :, None].astype(np.float32)
+    mask = np.ones((batch_size, length), dtype=np.float32)
+    return TaskBatch(inputs, targets, mask, np.full(batch_size, length, dtype=np.int64))
+
+
+def dynamic_ngrams_optimal_predictions(bits: np.ndarray, order: int = 6) -> np.ndarray:
+    """The optimal estimator's P(x_t = 1 | x_0 .. x_(t-1)) for each bit of each sequence.
+
+    With a Beta(1/2, 1/2) prior on each context's probability, the posterior predictive is
+    (N1 + 1/2) / (N1 + N0 + 1), where N1 and N0 count the ones and zeros that followed the same
+    context earlier in the sequence (the NTM paper, section 4.4, after Murphy 2012).
+
+    Args:
+        bits: (B, L) zeros and ones, e.g. `batch.targets[..., 0]` of `sample_dynamic_ngrams`.
+        order: the task's N.
+
+    Returns:
+        (B, L) float64 probabilities. Entry t depends only on bits 0..t-1, so padding after a
+        sequence's end changes nothing before it.
+    """
+    bits = np.asarray(bits)
+    if bits.ndim != 2:
+        raise ValueError(f"bits must have shape (B, L), got {bits.shape}")
+    check_int("order", order, 1, MAX_NGRAM_ORDER)
+    bits = (bits > 0.5).astype(np.int64)
+    batch_size, length = bits.shape
+    contexts = _ngram_contexts(bits, order)
+    # Group each row's steps by context, in time order; count what came before within a group.
+    time = np.arange(length)
+    by_context = np.argsort(contexts * length + time[None, :], axis=1)  # (B, L)
+    grouped_contexts = np.take_along_axis(contexts, by_context, axis=1)
+    grouped_bits = np.take_along_axis(bits, by_context, axis=1)
+    ones_before = np.cumsum(grouped_bits, axis=1) - grouped_bits  # in the row, not the group
+    starts = np.ones((batch_size, length), dtype=bool)
+    starts[:, 1:] = grouped_contexts[:, 1:] != grouped_contexts[:, :-1]
+    group_start = np.maximum.accumulate(np.where(starts, time[None, :], 0), axis=1)
+    seen = time[None, :] - group_start  # N1 + N0
+    ones = ones_before - np.take_along_axis(ones_before, group_start, axis=1)  # N1
+    probabilities = np.empty((batch_size, length), dtype=np.float64)
+    np.put_along_axis(probabilities, by_context, (ones + 0.5) / (seen + 1.0), axis=1)
+    return probabilities
+
+
+def sequence_cost_bits(
+    probabilities: np.ndarray, bits: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """(B,) cross-entropy of predictions P(bit = 1) against the bits, summed per sequence, in bits.
+
+    Args:
+        probabilities: (B, L) predicted P(x_t = 1), e.g. a model's sigmoid outputs.
+        bits: (B, L) the bits that came.
+        mask: (B, L) or None (all ones): which steps count.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    bits = np.asarray(bits) > 0.5
+    if probabilities.shape != bits.shape or probabilities.ndim != 2:
+        raise ValueError(
+            f"probabilities and bits must have the same shape (B, L), got "
+            f"{probabilities.shape} and {bits.shape}"
+        )
+    chosen = np.where(bits, probabilities, 1.0 - probabilities)
+    with np.errstate(divide="ignore"):
+        costs = -np.log2(chosen)
+    if mask is not None:
+        costs = np.where(np.asarray(mask) > 0, costs, 0.0)
+    return costs.sum(axis=1)
+
+
+def dynamic_ngrams_optimal_cost(batch: TaskBatch, order: int = 6) -> np.ndarray:
+    """(B,) the optimal estimator's cost on each sequence of a DynamicNGrams batch, in bits.
+
+    Report a model's gap to the optimum as its `sequence_cost_bits` (the training loss in bits per
+    sequence) minus this, on the same sequences. The NTM paper's figure 13 plots this cost.
+    """
+    bits = batch.targets[..., 0]
+    return sequence_cost_bits(dynamic_ngrams_optimal_predictions(bits, order), bits, batch.mask)
+
+
+# ----------------------------------------------------------------------------------------------
+# PrioritySort (the NTM paper, section 4.5)
+
+
+def check_priority_sort_args(bits: int, num_inputs: int, num_outputs: int) -> None:
+    """Validate the PrioritySort task's arguments (see `sample_priority_sort`)."""
+    check_int("bits", bits, 1)
+    check_int("num_inputs", num_inputs, 1)
+    check_int("num_outputs", num_outputs, 1)
+    check_range("num_outputs", num_outputs, "num_inputs", num_inputs)
+
+
+def priority_sort_episode_length(num_inputs: int, num_outputs: int) -> int:
+    """Steps in a PrioritySort episode: T = num_inputs + 1 + num_outputs."""
+    return num_inputs + 1 + num_outputs
+
+
+def sample_priority_sort(
+    rng: np.random.Generator,
+    batch_size: int,
+    *,
+    bits: int = 8,
+    num_inputs: int = 20,
+    num_outputs: int = 16,
+) -> TaskBatch:
+    """Sample a batch of PrioritySort episodes (the NTM paper, section 4.5).
+
+    The agent sees `num_inputs` random `bits`-bit vectors, each with a priority uniform in
+    [-1, 1] on its own channel, then a delimiter; it must then output the `num_outputs` vectors
+    of highest priority, highest first (ties, which float32 makes possible but rare, keep the
+    input order).
+
+    Timeline for bits=2, num_inputs=3, num_outputs=2 with priorities 0.1, 0.7, -0.5
+    (T = num_inputs + 1 + num_outputs = 6; I = bits + 2, O = bits; `+` a positive and `-` a
+    negative priority)::
+
+        time              0 1 2 3 4 5
+        inputs  bit 0     1 0 1 . . .
+                bit 1     0 1 1 . . .
+                priority  + + - . . .     0.1, 0.7, -0.5
+                delim     . . . 1 . .
+        targets bit 0     . . . . 0 1     vector 1 (0.7), then vector 0 (0.1)
+                bit 1     . . . . 1 0
+        mask              0 0 0 0 1 1     scored on the last num_outputs steps
+
+    Args:
+        rng: the source of all randomness.
+        batch_size: B, number of episodes.
+        bits: bits per vector (>= 1; the paper does not say; 8 as its copy task).
+        num_inputs: vectors shown (>= 1; the paper: 20).
+        num_outputs: vectors to output, in [1, num_inputs] (the paper: 16).
+
+    Returns:
+        A TaskBatch with inputs (B, T, bits + 2), targets (B, T, bits), mask (B, T), lengths (B,).
+    """
+    check_int("batch_size", batch_size, 1)
+    check_priority_sort_args(bits, num_inputs, num_outputs)
+    return _sample_priority_sort(rng, batch_size, bits, num_inputs, num_outputs)
+
+
+def _sample_priority_sort(rng, batch_size, bits, num_inputs, num_outputs) -> TaskBatch:
+    vectors = rng.integers(0, 2, size=(batch_size, num_inputs, bits), dtype=np.int8)
+    priorities = rng.uniform(-1.0, 1.0, size=(batch_size, num_inputs)).astype(np.float32)
+    num_steps = priority_sort_episode_length(num_inputs, num_outputs)
+    inputs = np.zeros((batch_size, num_steps, bits + 2), dtype=np.float32)
+    inputs[:, :num_inputs, :bits] = vectors
+    inputs[:, :num_inputs, bits] = priorities
+    inputs[:, num_inputs, bits + 1] = 1.0
+    ranked = np.argsort(-priorities, axis=1, kind="stable")[:, :num_outputs]  # (B, num_outputs)
+    targets = np.zeros((batch_size, num_steps, bits), dtype=np.float32)
+    targets[:, num_inputs + 1 :] = np.take_along_axis(vectors, ranked[:, :, None], axis=1)
+    mask = np.zeros((batch_size, num_steps), dtype=np.float32)
+    mask[:, num_inputs + 1 :] = 1.0
+    return TaskBatch(inputs, targets, mask, np.full(batch_size, num_steps, dtype=np.int64))
