@@ -1,4 +1,4 @@
-"""Length generalisation of trained models: a markdown table, a plot, and the NTM's head weights.
+r"""Length generalisation of trained models: a markdown table, a plot, and the NTM's head weights.
 
     python scripts/evaluate.py \
         --model NTM=checkpoints/ntm-copy.pt --model DNC=checkpoints/dnc-copy.pt \
@@ -18,9 +18,11 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from memagents.checkpoint import CheckpointError  # noqa: E402
 from memagents.evaluation import (  # noqa: E402
@@ -92,29 +94,71 @@ def plot_curves(curves: list[tuple[str, Path]], path: Path) -> None:
     plt.close(fig)
 
 
+WEIGHT_SHOWN = 0.05
+"""The head-weights figure shows the memory slots to which a head gives at least this weight."""
+
+
+def slots_visited(weights: list[np.ndarray], margin: int = 2) -> tuple[int, int]:
+    """The first and last memory slot any head gives at least ``WEIGHT_SHOWN`` at some step,
+    widened by `margin` slots (within the memory).
+
+    Args:
+        weights: per head, (N, T) weights over time.
+    """
+    size = weights[0].shape[0]
+    visited = np.flatnonzero(np.max([w.max(axis=1) for w in weights], axis=0) >= WEIGHT_SHOWN)
+    if not len(visited):
+        return 0, size - 1
+    return max(int(visited[0]) - margin, 0), min(int(visited[-1]) + margin, size - 1)
+
+
 def plot_weights(trace, name: str, path: Path) -> None:
-    panels = [("input", trace.inputs.T, "channel"), ("output", trace.outputs.T, "channel")]
-    if trace.write_weights is not None:
-        panels.append(("write weights", trace.write_weights[:, 0].T, "memory slot"))
-    if trace.read_weights is not None:
-        panels.append(("read weights", trace.read_weights[:, 0].T, "memory slot"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), dpi=100)
-    for ax, (title, matrix, ylabel) in zip(axes, panels, strict=True):
-        rows = matrix
-        if ylabel == "memory slot":  # show the slots the heads visit, not all of memory
-            used = (matrix.max(axis=1) > 0.05).nonzero()[0]
-            low, high = (used.min(), used.max() + 1) if len(used) else (0, matrix.shape[0])
-            rows = matrix[low:high]
-            ax.set_ylabel(f"{ylabel} ({low}..{high - 1})")
-        else:
-            ax.set_ylabel(ylabel)
-        ax.imshow(rows, aspect="auto", cmap="gray_r", origin="lower", interpolation="nearest")
-        ax.set_title(title)
-        ax.set_xlabel("time")
-    fig.suptitle(f"{name}: one episode of {len(trace.inputs)} steps")
-    fig.tight_layout()
+    """Write ``weights_figure(trace, name)`` to `path`."""
+    fig = weights_figure(trace, name)
     fig.savefig(path)
     plt.close(fig)
+
+
+def weights_figure(trace, name: str):
+    """One episode: input, output probability (grey where not scored), and the first write and
+    read heads' weights over time, all on one viridis scale 0..1. The weight panels show the same
+    slots (those either head visits, see ``slots_visited``), ticked with the real slot numbers,
+    so a slot sits at the same height in both."""
+    steps = len(trace.inputs)
+    output = np.where(trace.mask[:, None] > 0, trace.outputs, np.nan)  # (T, O)
+    panels = [("input", trace.inputs.T, "channel"), ("output", output.T, "channel")]
+    heads = [
+        (title, weights[:, 0].T)  # (N, T)
+        for title, weights in (
+            ("write weights", trace.write_weights),
+            ("read weights", trace.read_weights),
+        )
+        if weights is not None
+    ]
+    low, high = slots_visited([w for _, w in heads]) if heads else (0, 0)
+    panels += [(title, w[low : high + 1], "memory slot") for title, w in heads]
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(0.8, 0.8, 0.8))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.8, 3.4), dpi=100)
+    for ax, (title, rows, ylabel) in zip(axes, panels, strict=True):
+        first = low if ylabel == "memory slot" else 0
+        image = ax.imshow(
+            rows,
+            aspect="auto",
+            cmap=cmap,
+            vmin=0.0,
+            vmax=1.0,
+            origin="lower",
+            interpolation="nearest",
+            extent=(-0.5, steps - 0.5, first - 0.5, first + rows.shape[0] - 0.5),
+        )
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title + (" (grey: not scored)" if title == "output" else ""))
+        ax.set_xlabel("time")
+        ax.set_ylabel(ylabel)
+    fig.suptitle(f"{name}: one episode of {steps} steps")
+    fig.tight_layout()
+    fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label="weight / probability")
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     (out / "generalisation.md").write_text(header + table + "\n")
     plot_generalisation(results, args.lengths, train_max, out / "generalisation.png")
     print(table)
+    written = [out / "generalisation.md", out / "generalisation.png"]
     if args.curve:
-        plot_curves(args.curve, out / "training_curves.png")
+        written.append(out / "training_curves.png")
+        plot_curves(args.curve, written[-1])
     weights_model = args.weights_model or next(iter(loaded))
     if weights_model not in loaded:
         print(f"error: --weights-model {weights_model!r} is not one of {list(loaded)}",
@@ -152,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = loaded[weights_model]
     trace = trace_episode(model.circuit, model.config, length=args.weights_length, seed=args.seed)
-    plot_weights(trace, weights_model, out / f"weights_{weights_model.lower()}.png")
-    print(f"wrote {out / 'generalisation.md'}, {out / 'generalisation.png'}, "
-          f"{out / f'weights_{weights_model.lower()}.png'}")  # fmt: skip
+    written.append(out / f"weights_{weights_model.lower()}.png")
+    plot_weights(trace, weights_model, written[-1])
+    print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
 

@@ -3,7 +3,12 @@ hand-made RepeatCopy-like episode (no circuit needed)."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from memagents.evaluation import (
     FOCUS_MIN_WEIGHT,
@@ -15,6 +20,7 @@ from memagents.evaluation import (
 )
 from memagents.plotting import Plotter
 
+REPO = Path(__file__).resolve().parents[1]
 T, N = 6, 16  # steps, memory slots
 
 
@@ -89,3 +95,59 @@ def test_a_circuit_without_memory_is_described_with_dashes():
     trace = episode()._replace(write_weights=None, read_weights=None, memory=None)
     (step,) = [line for line in describe_episode(trace).splitlines() if line.startswith("   3")]
     assert step.split(" | ")[4:] == ["-", "-"]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_evaluate_weights_figure_ticks_the_real_slots_of_one_shared_crop():
+    evaluate = load_script("evaluate")
+    trace = episode()
+    write = np.zeros((T, 1, 40))
+    write[np.arange(T), 0, 20 + np.arange(T)] = 1.0  # slots 20..25
+    read = np.zeros((T, 1, 40))
+    read[np.arange(T), 0, 10 + np.arange(T)] = 1.0  # slots 10..15
+    trace = trace._replace(write_weights=write, read_weights=read)
+    assert evaluate.slots_visited([write[:, 0].T, read[:, 0].T]) == (8, 27)  # 2 slots of margin
+
+    figure = evaluate.weights_figure(trace, "NTM")
+    panels = {axes.get_title(): axes for axes in figure.axes if axes.get_title()}
+    assert set(panels) == {"input", "output (grey: not scored)", "write weights", "read weights"}
+    for title in ("write weights", "read weights"):
+        axes = panels[title]
+        assert axes.get_ylim() == (7.5, 27.5)  # real slot numbers, the same in both
+        (image,) = axes.get_images()
+        assert image.get_cmap().name.startswith("viridis") and image.get_clim() == (0.0, 1.0)
+        ticks = [tick for tick in axes.get_yticks() if 7.5 <= tick <= 27.5]
+        assert ticks and all(tick == round(tick) for tick in ticks)
+        row = round(axes.get_ylim()[0] + 0.5)  # the image's first row is that slot
+        assert image.get_array().shape[0] == 27 - row + 1
+    (output,) = panels["output (grey: not scored)"].get_images()
+    assert np.ma.getmaskarray(output.get_array())[:, :3].all()  # steps 0..2: not scored
+
+
+def test_evaluate_help_shows_its_example_with_line_continuations(capsys):
+    evaluate = load_script("evaluate")
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--help"])
+    assert "python scripts/evaluate.py \\\n        --model NTM=" in capsys.readouterr().out
+
+
+def test_evaluate_says_every_file_it_wrote(tmp_path, capsys):
+    evaluate = load_script("evaluate")
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [dict(kind="train", step=s, sequences=16 * s, loss_bits=8.0 / s) for s in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "out"
+    argv = ["--model", f"DNC={REPO / 'checkpoints' / 'dnc-repeat-copy.pt'}", "--lengths", "2"]
+    argv += ["--sequences", "2", "--weights-length", "2", "--curve", f"run={run}"]
+    assert evaluate.main([*argv, "--out", str(out)]) == 0
+    (wrote,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("wrote")]
+    names = ["generalisation.md", "generalisation.png", "training_curves.png", "weights_dnc.png"]
+    assert wrote == "wrote " + ", ".join(str(out / name) for name in names)
+    assert all((out / name).stat().st_size > 0 for name in names)
