@@ -11,8 +11,12 @@ Initial state (see `NTMAccess.initial_state` and `DNCAccess.initial_state` for t
   Turing Machines") found to converge fastest and most reliably on copy, repeat-copy and
   associative recall.
 - DNC: memory the same small constant, every weighting, the usage, the link and the precedence zero,
-  as in deepmind/dnc. Zero write weights matter: the seed's one-hot-at-slot-0 weights marked slot 0
-  as used before anything was written to it.
+  as in deepmind/dnc. Zero write weights matter: jingweiz/pytorch-dnc's one-hot-at-slot-0 weights
+  marked slot 0 as used before anything was written to it.
+
+The step after the interface layer is one registered torch op per circuit (`memagents.kernels.ops`:
+a fused C kernel on the CPU, the torch ops of `memagents.kernels.torch_ops` elsewhere); the
+interface vector's fields are declared once, in `memagents.kernels.layout`.
 """
 
 from __future__ import annotations
@@ -22,10 +26,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from memagents import addressing as A
-from memagents.kernels import build as kernels
-from memagents.kernels.dnc import dnc_access
-from memagents.kernels.ntm import ntm_access
+from memagents.kernels import ops, torch_ops
+from memagents.kernels.build import available as c_kernels_available
+from memagents.kernels.layout import InterfaceLayout, dnc_layout, ntm_layout
 
 MEMORY_INIT = 1e-6
 
@@ -71,15 +74,13 @@ class NTMAccess(nn.Module):
     All R read and H write heads address the previous memory M_{t-1} together (K = R + H rows of
     every addressing op); read heads read M_{t-1}, then the write heads erase and add.
 
-    Interface layout (one linear layer of the controller output), K = R + H,
-    S = 2 * shift_range + 1:
-        keys K*W | add vectors H*W | sigmoid: gates K, erase vectors H*W
-        | oneplus: strengths K, gammas K | shift logits K*S
+    The interface layer's output is laid out as `memagents.kernels.layout.NTM_INTERFACE` says
+    (`self.layout`): keys, add vectors, gates, erase vectors, strengths, gammas, shift logits.
 
-    `use_kernel` (True): on CPU in float32/float64, run the step after the interface layer as one
-    fused C kernel with a hand-written backward (`memagents.kernels`, the same maths, tested
-    against the torch ops below); elsewhere, under torch.compile, or without a C compiler, the
-    torch ops run. Set it False on an instance (or MEMAGENTS_KERNELS=0) to force the torch ops.
+    `use_kernel` (True): the step after the interface layer is the op `memagents::ntm_access`, on
+    CPU in float32/float64 one fused C kernel with a hand-written backward (also under
+    torch.compile), elsewhere or without a C compiler (or with MEMAGENTS_KERNELS=0) the torch ops.
+    False (on an instance) calls the torch ops (`memagents.kernels.torch_ops.ntm_access`) directly.
     """
 
     use_kernel = True
@@ -102,15 +103,9 @@ class NTMAccess(nn.Module):
         self.num_writes = num_writes
         self.shift_range = shift_range
         heads = num_reads + num_writes
-        shifts = 2 * shift_range + 1
-        self.split_sizes = [
-            heads * word_size,  # keys
-            num_writes * word_size,  # add vectors
-            heads + num_writes * word_size,  # sigmoid: gates, erase vectors
-            2 * heads,  # oneplus: strengths, gammas
-            heads * shifts,  # shift logits
-        ]
-        self.interface = nn.Linear(controller_size, sum(self.split_sizes))
+        self.layout: InterfaceLayout = ntm_layout(num_reads, num_writes, word_size, shift_range)
+        self.offsets = list(self.layout.offsets)  # what the op takes
+        self.interface = nn.Linear(controller_size, self.layout.size)
         # Learned initial read vectors (through tanh) and head weights (through softmax). The logits
         # start as small noise: the softmax is near uniform but not exactly, which breaks the
         # symmetry between slots that a constant memory cannot break by content.
@@ -123,15 +118,17 @@ class NTMAccess(nn.Module):
 
     def uses_kernel(self, like: Tensor) -> bool:
         """Whether a step on tensors like `like` runs the fused C kernel (else the torch ops)."""
-        return self.use_kernel and kernels.available(like)
+        return self.use_kernel and c_kernels_available(like)
 
     def initial_state(self, batch_size: int) -> NTMAccessState:
         """Constant memory 1e-6, learned read vectors and weights, on the parameters' device/dtype.
 
         Why: a constant memory is the same for every sequence, so the model cannot lean on random
-        initial contents, and 1e-6 (not 0) keeps cosine similarities defined and tiny until the
-        first write; learned weights let the model choose where its heads start, which Collier &
-        Beel found to converge faster than one-hot or random starts.
+        initial contents; 1e-6 (not 0) gives every row a norm, so similarities are defined (and,
+        with |row| = 1e-6 sqrt(W) next to the 1e-6 added to each norm, about 0.82 of the true
+        cosine at W = 20, the same for every slot) until the first write; learned weights let the
+        model choose where its heads start, which Collier & Beel found to converge faster than
+        one-hot or random starts.
         """
         weights = torch.softmax(self.initial_weight_logits, -1)  # (K, N)
         weights = weights.unsqueeze(0).expand(batch_size, -1, -1)
@@ -158,47 +155,22 @@ class NTMAccess(nn.Module):
         Returns:
             read vectors (B, R, W) and the NTMAccessState at t.
         """
-        interface = self.interface(controller_output)
-        if self.uses_kernel(interface):
-            reads, read_weights, write_weights, memory = ntm_access(
-                interface,
-                prev_state.memory,
-                prev_state.read_weights,
-                prev_state.write_weights,
-                self.shift_range,
-            )
-            return reads, NTMAccessState(memory, read_weights, write_weights, reads)
-
-        B = interface.shape[0]
-        R, H, W = self.num_reads, self.num_writes, self.word_size
-        K = R + H
-        keys, add, gated, strengths_gammas, shifts = torch.split(
-            interface, self.split_sizes, dim=-1
+        step = ops.ntm_access if self.use_kernel else torch_ops.ntm_access
+        reads, read_weights, write_weights, memory = step(
+            self.interface(controller_output),
+            prev_state.memory,
+            prev_state.read_weights,
+            prev_state.write_weights,
+            self.shift_range,
+            self.offsets,
         )
-        gates, erase = torch.split(torch.sigmoid(gated), [K, H * W], -1)
-        strengths, gammas = torch.split(A.oneplus(strengths_gammas), [K, K], -1)
-        prev_weights = torch.cat([prev_state.read_weights, prev_state.write_weights], 1)
-
-        content = A.content_weighting(prev_state.memory, keys.view(B, K, W), strengths)
-        weights = A.interpolate(content, prev_weights, gates)
-        shift_weights = torch.softmax(shifts.view(B, K, -1), -1)
-        weights = A.circular_shift(weights, shift_weights)
-        weights = A.sharpen(weights, gammas)  # (B, K, N)
-        read_weights, write_weights = torch.split(weights, [R, H], 1)
-
-        read_vectors = A.read_memory(prev_state.memory, read_weights)
-        memory = A.erase_and_write(
-            prev_state.memory, write_weights, erase.view(B, H, W), add.view(B, H, W)
-        )
-        return read_vectors, NTMAccessState(memory, read_weights, write_weights, read_vectors)
+        return reads, NTMAccessState(memory, read_weights, write_weights, reads)
 
     def extra_repr(self) -> str:
         return (
             f"memory={self.memory_size}x{self.word_size}, reads={self.num_reads}, "
             f"writes={self.num_writes}, shifts=-{self.shift_range}..+{self.shift_range}, "
-            f"interface split={self.split_sizes} "
-            "[keys | add | sigmoid: gates, erase | oneplus: strengths, gammas | shifts], "
-            f"step on {_implementation(self)}"
+            f"interface [{self.layout.describe()}], step on {_implementation(self)}"
         )
 
 
@@ -209,18 +181,18 @@ class DNCAccess(nn.Module):
     write weights (content on M_{t-1} mixed with allocation); erase and write; link and precedence;
     read weights (content on M_t mixed with forward/backward links); read M_t.
 
-    Interface layout (one linear layer of the controller output), K = R + H:
-        keys K*W (read heads then write heads) | write vectors H*W
-        | sigmoid: erase vectors H*W, free gates R, allocation gates H, write gates H
-        | oneplus: strengths K | read-mode logits R*(2H+1) [backward x H, forward x H, content]
+    The interface layer's output is laid out as `memagents.kernels.layout.DNC_INTERFACE` says
+    (`self.layout`): keys (read heads, then write heads), write vectors, erase vectors, free
+    gates, allocation gates, write gates, strengths, read-mode logits.
 
     `stop_usage_gradient` (True, as deepmind/dnc): usage is not differentiated through the previous
     write weights. Tests set it False to compare the step against numerical gradients.
 
-    `use_kernel` (True): with one write head and stop_usage_gradient, on CPU in float32/float64,
-    run the step after the interface layer as one fused C kernel with a hand-written backward
-    (`memagents.kernels`, the same maths, tested against the torch ops below); otherwise the
-    torch ops run. Set it False on an instance (or MEMAGENTS_KERNELS=0) to force the torch ops.
+    `use_kernel` (True): with stop_usage_gradient, the step after the interface layer is the op
+    `memagents::dnc_access`, on CPU in float32/float64 with one write head one fused C kernel
+    with a hand-written backward (also under torch.compile), otherwise (and with
+    MEMAGENTS_KERNELS=0) the torch ops. False (on an instance) calls the torch ops
+    (`memagents.kernels.torch_ops`) directly.
     """
 
     stop_usage_gradient = True
@@ -239,16 +211,10 @@ class DNCAccess(nn.Module):
         self.word_size = word_size
         self.num_reads = num_reads
         self.num_writes = num_writes
-        R, H, W = num_reads, num_writes, word_size
-        self.num_modes = 2 * H + 1
-        self.split_sizes = [
-            (R + H) * W,  # keys
-            H * W,  # write vectors
-            H * W + R + 2 * H,  # sigmoid: erase, free gates, allocation gates, write gates
-            R + H,  # oneplus: strengths
-            R * self.num_modes,  # read modes
-        ]
-        self.interface = nn.Linear(controller_size, sum(self.split_sizes))
+        self.num_modes = 2 * num_writes + 1
+        self.layout: InterfaceLayout = dnc_layout(num_reads, num_writes, word_size)
+        self.offsets = list(self.layout.offsets)  # what the op takes
+        self.interface = nn.Linear(controller_size, self.layout.size)
         self.register_buffer("off_diagonal", 1.0 - torch.eye(memory_size), persistent=False)
 
     @property
@@ -262,18 +228,18 @@ class DNCAccess(nn.Module):
             self.use_kernel
             and self.num_writes == 1
             and self.stop_usage_gradient
-            and kernels.available(like)
+            and c_kernels_available(like)
         )
 
     def initial_state(self, batch_size: int) -> DNCAccessState:
         """Constant memory 1e-6; zero weights, usage, link, precedence and read vectors.
 
         Why zeros: usage is built from the previous write weights, so any non-zero initial write
-        weight (the seed's one-hot at slot 0) would count as a write that never happened and push
-        allocation off slot 0 at the first step; zero link and precedence say "nothing written
-        yet", which is what the link recurrences assume. Symmetry is broken by allocation itself:
-        the stable sort sends ties (all usage 0) to the lowest index, so the first write goes to
-        slot 0, the next to slot 1, and so on.
+        weight (jingweiz/pytorch-dnc's one-hot at slot 0) would count as a write that never
+        happened and push allocation off slot 0 at the first step; zero link and precedence say
+        "nothing written yet", which is what the link recurrences assume. Symmetry is broken by
+        allocation itself: the stable sort sends ties (all usage 0) to the lowest index, so the
+        first write goes to slot 0, the next to slot 1, and so on.
         """
         B, N, W = batch_size, self.memory_size, self.word_size
         R, H = self.num_reads, self.num_writes
@@ -301,71 +267,24 @@ class DNCAccess(nn.Module):
             read vectors (B, R, W) and the DNCAccessState at t.
         """
         interface = self.interface(controller_output)
-        if self.uses_kernel(interface):
-            reads, *state = dnc_access(
+        state = prev_state[:6]  # memory, read and write weights, usage, link, precedence
+        if self.use_kernel and self.stop_usage_gradient:
+            reads, *new_state = ops.dnc_access(interface, *state, self.offsets)
+        else:
+            reads, *new_state = torch_ops.dnc_access(
                 interface,
-                prev_state.memory,
-                prev_state.read_weights,
-                prev_state.write_weights,
-                prev_state.usage,
-                prev_state.link,
-                prev_state.precedence,
+                *state,
+                self.offsets,
+                stop_usage_gradient=self.stop_usage_gradient,
+                off_diagonal=self.off_diagonal,
             )
-            memory = state.pop()
-            return reads, DNCAccessState(memory, *state, reads)
-
-        B = interface.shape[0]
-        R, H, W = self.num_reads, self.num_writes, self.word_size
-        keys, write_vectors, gated, strengths, modes = torch.split(
-            interface, self.split_sizes, dim=-1
-        )
-        erase, free_gates, allocation_gates, write_gates = torch.split(
-            torch.sigmoid(gated), [H * W, R, H, H], -1
-        )
-        read_strengths, write_strengths = torch.split(A.oneplus(strengths), [R, H], -1)
-        read_keys, write_keys = torch.split(keys.view(B, R + H, W), [R, H], 1)
-
-        prev_write_weights = prev_state.write_weights
-        if self.stop_usage_gradient:
-            prev_write_weights = prev_write_weights.detach()
-        usage = A.update_usage(
-            prev_state.usage,
-            prev_write_weights,
-            free_gates,
-            prev_state.read_weights,
-        )
-
-        # Write.
-        write_content = A.content_weighting(prev_state.memory, write_keys, write_strengths)
-        allocation = A.write_allocation_weights(usage, allocation_gates * write_gates, H)
-        write_weights = A.write_weighting(write_content, allocation, allocation_gates, write_gates)
-        memory = A.erase_and_write(
-            prev_state.memory, write_weights, erase.view(B, H, W), write_vectors.view(B, H, W)
-        )
-        link = A.update_link(
-            prev_state.link, prev_state.precedence, write_weights, self.off_diagonal
-        )
-        precedence = A.update_precedence(prev_state.precedence, write_weights)
-
-        # Read.
-        read_content = A.content_weighting(memory, read_keys, read_strengths)
-        forward_weights = A.directional_read_weights(link, prev_state.read_weights, True)
-        backward_weights = A.directional_read_weights(link, prev_state.read_weights, False)
-        read_modes = torch.softmax(modes.view(B, R, self.num_modes), -1)
-        read_weights = A.read_mode_weighting(
-            read_content, forward_weights, backward_weights, read_modes
-        )
-        read_vectors = A.read_memory(memory, read_weights)
-        state = DNCAccessState(
-            memory, read_weights, write_weights, usage, link, precedence, read_vectors
-        )
-        return read_vectors, state
+        read_weights, write_weights, usage, link, precedence, memory = new_state
+        state = DNCAccessState(memory, read_weights, write_weights, usage, link, precedence, reads)
+        return reads, state
 
     def extra_repr(self) -> str:
         return (
             f"memory={self.memory_size}x{self.word_size}, reads={self.num_reads}, "
-            f"writes={self.num_writes}, interface split={self.split_sizes} "
-            "[keys | write vectors | sigmoid: erase, free, allocation, write gates "
-            "| oneplus: strengths | read modes], "
+            f"writes={self.num_writes}, interface [{self.layout.describe()}], "
             f"step on {_implementation(self)}"
         )

@@ -117,28 +117,33 @@ class _MemoryCircuit(nn.Module):
         self, projected_input: Tensor, state: MemoryCircuitState
     ) -> tuple[Tensor, Tensor, MemoryCircuitState]:
         """(B, 4C) projected input -> controller output (B, C), reads (B, R, W), next state."""
+        compiled = self.__dict__.get("_compiled_step")
+        if compiled is not None:
+            return compiled(projected_input, state)
+        return self._eager_step(projected_input, state)
+
+    def _eager_step(
+        self, projected_input: Tensor, state: MemoryCircuitState
+    ) -> tuple[Tensor, Tensor, MemoryCircuitState]:
         prev_reads = state.access.read_vectors.flatten(1)  # (B, R*W)
         output, controller_state = self.controller.step(
             projected_input, prev_reads, state.controller
         )
-        reads, access_state = self._access_step(output, state.access)
+        reads, access_state = self.access(output, state.access)
         return output, reads, MemoryCircuitState(controller_state, access_state)
 
-    @property
-    def _access_step(self):
-        return self.__dict__.get("_compiled_access") or self.access
-
     def compile_step(self, **compile_kwargs: Any) -> _MemoryCircuit:
-        """Compile the access step with torch.compile (optional; same maths as eager).
+        """Compile the step (controller + access) with torch.compile; same maths and code as eager.
 
-        The compiled step is the torch-ops path: on CPU the default eager step (the fused C
-        kernels of `memagents.kernels`) is faster than it (`scripts/bench_circuits.py
-        --compile`), so this is for devices and configurations the kernels do not cover (CUDA,
-        DNC with several write heads). The first call per batch size compiles (about 30 s on 2
-        cores). Returns self.
+        The access step is a registered op (`memagents.kernels.ops`): on CPU the compiled step
+        calls the same fused C kernel as the eager one, with no graph break (`fullgraph=True`);
+        elsewhere the op is torch ops, which the compiler fuses (`scripts/bench_circuits.py
+        --compile` times it beside eager). The first call per batch size compiles (about 30 s on
+        2 cores). A whole unroll compiles too:
+        `torch.compile(circuit.unroll, fullgraph=True)`. Returns self.
         """
         options = {"dynamic": False, "fullgraph": True} | compile_kwargs
-        self.__dict__["_compiled_access"] = torch.compile(self.access.forward, **options)
+        self.__dict__["_compiled_step"] = torch.compile(self._eager_step, **options)
         return self
 
     # -- printing ----------------------------------------------------------------------------------

@@ -15,11 +15,10 @@ import torch
 import torch.nn.functional as F
 from conftest import skip_or_fail
 
-from memagents.access import DNCAccess, DNCAccessState, NTMAccess, NTMAccessState
+from memagents.access import DNCAccess, NTMAccess
 from memagents.circuits import build_circuit
-from memagents.kernels import build
-from memagents.kernels.dnc import dnc_access
-from memagents.kernels.ntm import ntm_access
+from memagents.kernels import build, torch_ops
+from memagents.kernels.ops import dnc_access, ntm_access
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +41,7 @@ def ntm_case(B, N, W, R, H, shift_range, seed=0, dtype=torch.float64):
     """A random NTMAccess and its inputs, with one all-zero memory row."""
     torch.manual_seed(seed)
     access = NTMAccess(8, N, W, R, H, shift_range).to(dtype)
-    interface = torch.randn(B, sum(access.split_sizes), dtype=dtype) * 2
+    interface = torch.randn(B, access.layout.size, dtype=dtype) * 2
     memory = torch.randn(B, N, W, dtype=dtype)
     memory[0, 1] = 0.0
     read_weights = torch.softmax(torch.randn(B, R, N, dtype=dtype) * 3, -1)
@@ -50,20 +49,11 @@ def ntm_case(B, N, W, R, H, shift_range, seed=0, dtype=torch.float64):
     return access, [t.requires_grad_() for t in (interface, memory, read_weights, write_weights)]
 
 
-def ntm_reference(access, interface, memory, read_weights, write_weights):
-    """The torch-ops path of NTMAccess.forward, from the interface output on."""
-    access.use_kernel = False
-    access.interface.forward = lambda _: interface  # the step starts after the interface layer
-    state = NTMAccessState(memory, read_weights, write_weights, None)
-    reads, state = access(None, state)
-    return reads, state.read_weights, state.write_weights, state.memory
-
-
 @pytest.mark.parametrize("shape", NTM_SHAPES, ids=str)
 def test_ntm_kernel_equals_torch_ops(shape):
     access, tensors = ntm_case(*shape)
     fused = ntm_access(*tensors, access.shift_range)
-    reference = ntm_reference(access, *tensors)
+    reference = torch_ops.ntm_access(*tensors, access.shift_range)
     for name, a, b in zip(("reads", "read w", "write w", "memory"), fused, reference, strict=True):
         torch.testing.assert_close(a, b, msg=name)
     projections = [torch.randn_like(t) for t in fused]
@@ -119,11 +109,11 @@ def test_ntm_circuit_same_logits_and_gradients_with_and_without_kernel(controlle
 
 def test_the_kernel_is_what_runs_by_default(monkeypatch):
     """The NTM on CPU calls the kernel (a check that the fast path is not silently skipped)."""
-    from memagents.kernels import ntm
+    from memagents.kernels import ops
 
     calls = []
-    original = ntm._NTMAccess.apply
-    monkeypatch.setattr(ntm._NTMAccess, "apply", lambda *a: calls.append(1) or original(*a))
+    original = ops._NTMStep.apply
+    monkeypatch.setattr(ops._NTMStep, "apply", lambda *a: calls.append(1) or original(*a))
     circuit = build_circuit("ntm", 9, 8, memory_size=16)
     circuit.unroll(torch.rand(2, 5, 9))
     assert len(calls) == 5
@@ -196,7 +186,7 @@ def dnc_case(B, N, W, R, seed=0, dtype=torch.float64):
     """A random DNCAccess (one write head) and a state with planted ties and zeros."""
     torch.manual_seed(seed)
     access = DNCAccess(8, N, W, R, 1).to(dtype)
-    interface = torch.randn(B, sum(access.split_sizes), dtype=dtype) * 2
+    interface = torch.randn(B, access.layout.size, dtype=dtype) * 2
     memory = torch.randn(B, N, W, dtype=dtype)
     memory[0, 1] = 0.0
     read_weights = torch.softmax(torch.randn(B, R, N, dtype=dtype) * 3, -1) * 0.9
@@ -210,30 +200,14 @@ def dnc_case(B, N, W, R, seed=0, dtype=torch.float64):
     return access, [t.requires_grad_() for t in tensors]
 
 
-def dnc_reference(access, interface, *state):
-    """The torch-ops path of DNCAccess.forward, from the interface output on."""
-    access.use_kernel = False
-    access.interface.forward = lambda _: interface
-    reads, new = access(None, DNCAccessState(*state, None))
-    return (
-        reads,
-        new.read_weights,
-        new.write_weights,
-        new.usage,
-        new.link,
-        new.precedence,
-        new.memory,
-    )
-
-
 DNC_OUTPUTS = ("reads", "read w", "write w", "usage", "link", "precedence", "memory")
 
 
 @pytest.mark.parametrize("shape", DNC_SHAPES, ids=str)
 def test_dnc_kernel_equals_torch_ops(shape):
-    access, tensors = dnc_case(*shape)
+    _, tensors = dnc_case(*shape)
     fused = dnc_access(*tensors)
-    reference = dnc_reference(access, *tensors)
+    reference = torch_ops.dnc_access(*tensors)
     for name, a, b in zip(DNC_OUTPUTS, fused, reference, strict=True):
         torch.testing.assert_close(a, b, msg=name)
     projections = [torch.randn_like(t) for t in fused]
@@ -262,11 +236,27 @@ def test_dnc_kernel_gradcheck(shape):
 
 
 def test_dnc_kernel_rejects_two_write_heads_and_a_wrong_interface():
+    from memagents.kernels import dnc
+    from memagents.kernels.layout import dnc_layout
+
     _, (interface, memory, read, write, usage, link, precedence) = dnc_case(2, 5, 3, 1)
+    offsets = dnc_layout(1, 1, 3).offsets
+    state = [t.detach() for t in (memory, read, write, usage, link, precedence)]
+    two_heads = state[:2] + [state[2].expand(-1, 2, -1).contiguous()] + state[3:]
     with pytest.raises(ValueError, match="one write head"):
-        dnc_access(interface, memory, read, write.expand(-1, 2, -1), usage, link, precedence)
+        dnc.forward(interface.detach(), *two_heads, offsets)
     with pytest.raises(ValueError, match="interface has shape"):
         dnc_access(interface[:, 1:], memory, read, write, usage, link, precedence)
+
+
+def test_the_dnc_op_runs_two_write_heads_on_torch_ops():
+    """The op takes any number of write heads; the C kernel only one (the rest: torch ops)."""
+    access = DNCAccess(8, 5, 3, 2, 2).double()
+    state = access.initial_state(2)
+    interface = torch.randn(2, access.layout.size, dtype=torch.float64)
+    args = (interface, *state[:6], access.offsets)
+    for a, b in zip(dnc_access(*args), torch_ops.dnc_access(*args), strict=True):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize(
@@ -296,11 +286,11 @@ def test_dnc_circuit_same_logits_and_gradients_with_and_without_kernel(kwargs):
 
 
 def test_dnc_kernel_runs_by_default_and_only_where_it_applies(monkeypatch):
-    from memagents.kernels import dnc
+    from memagents.kernels import ops
 
     calls = []
-    original = dnc._DNCAccess.apply
-    monkeypatch.setattr(dnc._DNCAccess, "apply", lambda *a: calls.append(1) or original(*a))
+    original = ops._DNCStep.apply
+    monkeypatch.setattr(ops._DNCStep, "apply", lambda *a: calls.append(1) or original(*a))
     build_circuit("dnc", 6, 5).unroll(torch.rand(2, 4, 6))
     assert len(calls) == 4
     build_circuit("dnc", 6, 5, num_writes=2).unroll(torch.rand(2, 4, 6))  # two write heads

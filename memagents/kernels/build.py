@@ -123,14 +123,15 @@ def load_library() -> ctypes.CDLL | None:
     return library
 
 
-# The C signatures: (name, integer arguments, pointer arguments, returns a status).
+# The C signatures: (name, integer arguments, pointer arguments, returns a status). The first
+# pointer of a step's forward and backward is its interface layout (`layout_pointer`).
 SIGNATURES = (
     ("ntm_access_saved_size", 5, 0, True),
-    ("ntm_access_forward", 6, 9, False),
-    ("ntm_access_backward", 6, 13, True),
+    ("ntm_access_forward", 6, 10, False),
+    ("ntm_access_backward", 6, 14, True),
     ("dnc_access_saved_size", 3, 0, True),
-    ("dnc_access_forward", 4, 15, False),
-    ("dnc_access_backward", 4, 24, True),
+    ("dnc_access_forward", 4, 16, False),
+    ("dnc_access_backward", 4, 25, True),
 )
 
 
@@ -146,19 +147,28 @@ SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
 def available(tensor: Tensor) -> bool:
-    """True when the kernels can run on tensors like `tensor` (CPU, float32/64, library built)."""
-    return (
-        tensor.device.type == "cpu"
-        and tensor.dtype in SUFFIX
-        and not torch.compiler.is_compiling()
-        and load_library() is not None
-    )
+    """True when the kernels can run on tensors like `tensor` (CPU, float32/64, library built).
+
+    Also under torch.compile: the kernels are registered ops (`memagents.kernels.ops`), so compiled
+    and eager runs execute the same code.
+    """
+    return tensor.device.type == "cpu" and tensor.dtype in SUFFIX and load_library() is not None
 
 
 @functools.cache
 def kernel(name: str, dtype: torch.dtype):  # -> ctypes function
     """The C function `name` for `dtype`, e.g. kernel("ntm_access_forward", torch.float32)."""
     return getattr(load_library(), f"{name}_{SUFFIX[dtype]}")
+
+
+@functools.lru_cache(maxsize=256)
+def _int_array(values: tuple[int, ...]) -> ctypes.Array:
+    return (ctypes.c_int * len(values))(*values)
+
+
+def layout_pointer(offsets: tuple[int, ...]) -> int:
+    """The address of `offsets` as a C int array (cached, so it lives as long as the process)."""
+    return ctypes.addressof(_int_array(offsets))
 
 
 def pointers(*tensors: Tensor) -> list[int]:

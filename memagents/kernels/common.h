@@ -63,7 +63,7 @@ static void NAME(row_norms)(const real *M, int N, int W, real *norms) {
 /* Content weights of one key over the N rows of M (N, W), norms the rows' norms:
  * similarity[n] = key . M[n] / ((|key| + eps)(|M[n]| + eps)), weights = softmax(strength *
  * similarity). Returns |key|. */
-static real NAME(content)(const real *key, real strength, const real *M, const real *norms, int N,
+static real NAME(content_weighting)(const real *key, real strength, const real *M, const real *norms, int N,
                           int W, real *similarity, real *weights) {
     real key_norm = 0;
     for (int j = 0; j < W; j++) key_norm += key[j] * key[j];
@@ -80,10 +80,10 @@ static real NAME(content)(const real *key, real strength, const real *M, const r
     return key_norm;
 }
 
-/* Backward of `content` from the weights' gradient g_weights (N, overwritten): adds to g_key (W),
+/* Backward of `content_weighting` from the weights' gradient g_weights (N, overwritten): adds to g_key (W),
  * g_M (N, W) through the dot products and g_norm (N) for the rows' norms (see norms_backward);
  * returns the strength's gradient. */
-static real NAME(content_backward)(const real *key, real key_norm, real strength, const real *M,
+static real NAME(content_weighting_backward)(const real *key, real key_norm, real strength, const real *M,
                                    const real *norms, const real *similarity, const real *weights,
                                    real *g_weights, int N, int W, real *g_key, real *g_M,
                                    real *g_norm) {

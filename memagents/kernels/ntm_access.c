@@ -10,9 +10,9 @@
  * arithmetic, is the cost. Here a step is one call each way.
  *
  * Layout, row-major and contiguous, per batch element (legend of memagents.addressing):
- *   iface        (P)      raw interface output, K = R + H heads, S = 2 * shift_range + 1:
- *                         keys K*W | add H*W | gates K | erase H*W | strengths K | gammas K
- *                         | shift logits K*S
+ *   iface        (P)      raw interface output, K = R + H heads, S = 2 * shift_range + 1: the
+ *                         fields keys (K, W), add (H, W), gates (K), erase (H, W), strengths (K),
+ *                         gammas (K), shift logits (K, S) at the offsets given in `layout`
  *   memory       (N, W)   M_{t-1}
  *   prev_read    (R, N), prev_write (H, N)   the heads' weights at t-1
  *   reads        (R, W)   read vectors of M_{t-1}
@@ -38,22 +38,27 @@ static real NAME(dot_rolled)(const real *a, const real *b, int offset, int N) {
     return total;
 }
 
+/* Indices into the `layout` argument: the offset of each interface field in a row of iface, then
+ * the row's size P. Python builds it from memagents.kernels.layout.NTM_INTERFACE (the one place
+ * where the fields' sizes, order and activations are declared); the names here are its names. */
+#ifndef NTM_LAYOUT_ONCE /* type-independent, once per library */
+#define NTM_LAYOUT_ONCE
+enum { NTM_KEYS, NTM_ADD, NTM_GATES, NTM_ERASE, NTM_STRENGTHS, NTM_GAMMAS, NTM_SHIFTS, NTM_P };
+#endif
+
 typedef struct {
     int N, W, R, H, K, S, P, head_size, saved_size;
     int keys, add, gates, erase, strengths, gammas, shifts; /* offsets into iface */
 } NAME(Dims);
 
-static NAME(Dims) NAME(dims)(int N, int W, int R, int H, int S) {
+static NAME(Dims) NAME(dims)(int N, int W, int R, int H, int S, const int *layout) {
     NAME(Dims) d;
     d.N = N, d.W = W, d.R = R, d.H = H, d.K = R + H, d.S = S;
-    d.keys = 0;
-    d.add = d.K * W;
-    d.gates = d.add + H * W;
-    d.erase = d.gates + d.K;
-    d.strengths = d.erase + H * W;
-    d.gammas = d.strengths + d.K;
-    d.shifts = d.gammas + d.K;
-    d.P = d.shifts + d.K * S;
+    if (layout) {
+        d.keys = layout[NTM_KEYS], d.add = layout[NTM_ADD], d.gates = layout[NTM_GATES];
+        d.erase = layout[NTM_ERASE], d.strengths = layout[NTM_STRENGTHS];
+        d.gammas = layout[NTM_GAMMAS], d.shifts = layout[NTM_SHIFTS], d.P = layout[NTM_P];
+    }
     d.head_size = 5 * N + S + 4;
     d.saved_size = N + H * W + d.K * d.head_size;
     return d;
@@ -86,7 +91,7 @@ static void NAME(address)(const NAME(Dims) * d, int k, const real *x, const real
     const real gamma = NAME(oneplus)(x[d->gammas + k]);
     h.scalars[STRENGTH] = strength, h.scalars[GATE] = gate, h.scalars[GAMMA] = gamma;
     h.scalars[KEY_NORM] =
-        NAME(content)(x + d->keys + k * W, strength, memory, memory_norm, N, W, h.similarity,
+        NAME(content_weighting)(x + d->keys + k * W, strength, memory, memory_norm, N, W, h.similarity,
                       h.content);
     for (int n = 0; n < N; n++) h.gated[n] = prev[n] + gate * (h.content[n] - prev[n]);
 
@@ -103,14 +108,15 @@ static void NAME(address)(const NAME(Dims) * d, int k, const real *x, const real
 
 /* Per batch element size of the `saved` buffer. */
 int NAME(ntm_access_saved_size)(int N, int W, int R, int H, int S) {
-    return NAME(dims)(N, W, R, H, S).saved_size;
+    return NAME(dims)(N, W, R, H, S, NULL).saved_size;
 }
 
-void NAME(ntm_access_forward)(int B, int N, int W, int R, int H, int S, const real *iface,
+void NAME(ntm_access_forward)(int B, int N, int W, int R, int H, int S, const int *layout,
+                              const real *iface,
                               const real *memory, const real *prev_read, const real *prev_write,
                               real *reads, real *read_weights, real *write_weights,
                               real *new_memory, real *saved) {
-    const NAME(Dims) d = NAME(dims)(N, W, R, H, S);
+    const NAME(Dims) d = NAME(dims)(N, W, R, H, S, layout);
     for (int b = 0; b < B; b++) {
         const real *x = iface + (size_t)b * d.P, *M = memory + (size_t)b * N * W;
         real *out_memory = new_memory + (size_t)b * N * W, *save = saved + (size_t)b * d.saved_size;
@@ -222,19 +228,20 @@ static void NAME(address_backward)(const NAME(Dims) * d, real *save, int k, cons
     gx[d->gates + k] = grad_gate * gate * (1 - gate);
 
     /* content */
-    const real grad_strength = NAME(content_backward)(
+    const real grad_strength = NAME(content_weighting_backward)(
         x + d->keys + k * W, key_norm, strength, M, memory_norm, h.similarity, h.content,
         g_content, N, W, gx + d->keys + k * W, gMem, grad_norm);
     gx[d->strengths + k] = grad_strength * NAME(doneplus)(x[d->strengths + k]);
 }
 
-int NAME(ntm_access_backward)(int B, int N, int W, int R, int H, int S, const real *iface,
+int NAME(ntm_access_backward)(int B, int N, int W, int R, int H, int S, const int *layout,
+                              const real *iface,
                               const real *memory, const real *prev_read, const real *prev_write,
                               real *saved, const real *grad_reads, const real *grad_read_weights,
                               const real *grad_write_weights, const real *grad_new_memory,
                               real *grad_iface, real *grad_memory, real *grad_prev_read,
                               real *grad_prev_write) {
-    const NAME(Dims) d = NAME(dims)(N, W, R, H, S);
+    const NAME(Dims) d = NAME(dims)(N, W, R, H, S, layout);
     real *work = malloc(sizeof(real) * ((size_t)d.K * N + 2 * (size_t)N));
     if (!work) return 1;
     real *grad_weights = work, *grad_norm = work + (size_t)d.K * N, *buffer = grad_norm + N;
