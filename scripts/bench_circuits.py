@@ -1,106 +1,143 @@
-"""Benchmark the circuits: forward + backward time per training sequence and per step.
+"""Benchmark training throughput: full training iterations, what `scripts/train.py` runs.
 
-Measures, in one run and on one device, the NTM in the NTM paper's copy configuration and the DNC in
-the seed's repeat-copy configuration, beside two floors of the same controller size: a fused
-torch.nn.LSTM and a Python loop of torch.nn.LSTMCell. One training iteration = unroll a batch of
-sequences, binary cross-entropy on the logits, backward (no optimizer step). Figures are medians
-over repeats; ratios are computed within this run, so load from other processes affects both
-sides alike.
+For each work (a training preset) and batch size, one process times these items in interleaved
+rounds (one iteration of each per round, the order rotating), so that a change of machine load
+weighs on all of them alike:
 
-    python scripts/bench_circuits.py            # CPU (and CUDA when present), markdown table
-    python scripts/bench_circuits.py --quick    # fewer repeats
-    python scripts/bench_circuits.py --device cpu --threads 1 --batch-sizes 16
+  train_step                 the headline: `SupervisedAgent.train_step()` as training runs it:
+                             the batch from the task's sampler, unroll, loss, backward, gradient
+                             clipping, optimizer step (the preset's optimizer and settings)
+  train_step, env rollout    the same through the env step by step (`rollout`, the path before
+                             the sampled batch; still the path for third-party envs)
+  train_step, torch ops      the headline with the access step on torch ops (CPU: no C kernel)
+  train_step, compile_step() with `--compile`: the circuit's compiled step
+  unroll + backward          breakdown: the circuit's unroll, loss and backward on the same
+                             batches, no data drawing, no clipping, no optimizer
+  access step + backward     breakdown: the access module alone (interface layer + memory step,
+                             the fused C kernel on CPU), T steps forward and backward
+  LSTMCell(C) loop, train_step  the floor: a bare LSTMCell of the controller's size stepped in
+                             Python + output layer, trained by the same SupervisedAgent on the
+                             same batches with the same optimizer
 
-Rows: each circuit as it runs by default (on CPU its access step is a fused C kernel,
-memagents.kernels), on CPU the same circuit on torch ops (`use_kernel = False`, the implementation
-before the kernels: the in-run baseline), optionally compile_step(), and the two LSTM floors.
+Every train_step item uses the same config and seed, so round k trains every model on the same
+batch (batch k of the run). Rates are batch / median seconds; ratios ("x headline", "x floor")
+are medians of per-round ratios, i.e. each ratio compares two items timed in the same round.
 
-Sequence lengths: copy with lengths 1..20 has T = 2L + 1 steps, 22 on average, so the NTM runs a
-fixed T = 22; the DNC repeat-copy sequences average about 7 steps, so the DNC runs T = 7.
+Peers: their figures are full training steps (their data, forward, backward, optimizer) measured
+with the torch thread count at which each is fastest (1 on this 2-core machine), in the
+side-by-side run of issue 14 (`PEER_MEASUREMENT`); they are printed as measured, not scaled, so a
+ratio to a peer is only as good as the machine's load is alike: re-measure on a quiet machine.
 
-Peers: their figures (sequences/s at batch 16, forward + backward) were measured on this 2-core
-CPU by the issue's authors beside a LSTMCell(100) loop at 2800 sequences/s: fastest NTM 104, DNC
-620 (repeat-copy sizes) and 125 (the NTM copy sizes, the third workload). This machine's
-speed drifts (other jobs share it), so "vs peer" scales the peers' figures by
-this run's LSTMCell(100) loop / 2800, i.e. compares at the speed the machine has now; "vs peer
-(raw)" divides by the figures as published.
+    python scripts/bench_circuits.py                          # batches 1, 16, 64; 30 rounds
+    python scripts/bench_circuits.py --quick                  # 5 rounds
+    python scripts/bench_circuits.py --works ntm-copy --batch-sizes 16 --rounds 50
+    python scripts/bench_circuits.py --markdown throughput.md # also write the README table
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
+import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from memagents.agent import (
+    SupervisedAgent,
+    batch_seed,
+    env_sizes,
+    make_envs,
+    sequence_loss_bits,
+)
 from memagents.circuits import build_circuit
+from memagents.config import PRESETS, TrainConfig
 
-PEER_NTM = 104.0
-PEER_DNC = 620.0
-PEER_LOOP = 2800.0  # LSTMCell(100) loop, NTM copy sizes, measured beside the peers
+PEER_MEASUREMENT = (
+    "measured by the authors of issue 14 in one interleaved run beside this project on its 2-core "
+    "AMD EPYC CPU machine (the one these figures come from), 1 torch thread for every peer (each "
+    "is fastest with 1 on 2 cores), batch as in the row; the issue was filed after 2026-11-26 "
+    "(the last commit it cites)"
+)
 
 
 @dataclass(frozen=True)
-class Workload:
-    name: str
-    input_size: int
-    output_size: int
-    steps: int
-    controller_size: int
-    peer: float
-    label: str = ""
-    circuit_kwargs: tuple[tuple[str, int], ...] = ()
+class Peer:
+    """A peer's measured training throughput (sequences/s) for one work and batch size."""
 
-    @property
-    def title(self) -> str:
-        return self.label or self.name.upper()
+    repo: str
+    rate: float
 
 
-NTM_COPY = Workload("ntm", 9, 8, 22, 100, PEER_NTM)
-DNC_REPEAT_COPY = Workload("dnc", 6, 5, 7, 64, PEER_DNC)
-# The DNC at the NTM copy task's sizes (128 x 20 memory, LSTM 100, one read head: the dnc-copy
-# preset); its peer, ixaxaar/pytorch-dnc at these sizes, ran 125 sequences/s here.
-DNC_COPY = Workload(
-    "dnc", 9, 8, 22, 100, 125.0, "DNC 128x20",
-    (("memory_size", 128), ("word_size", 20), ("controller_size", 100), ("num_reads", 1)),
-)  # fmt: skip
-WORKLOADS = (NTM_COPY, DNC_REPEAT_COPY, DNC_COPY)
+@dataclass(frozen=True)
+class Work:
+    """A training preset to time, with the peers' figures for it by batch size."""
+
+    title: str
+    preset: str
+    peers: dict[int, Peer] = field(default_factory=dict)
+    circuit_kwargs: dict = field(default_factory=dict)  # over the preset's
+
+    def config(self, batch_size: int) -> TrainConfig:
+        config = PRESETS[self.preset]
+        kwargs = {**config.circuit_kwargs, **self.circuit_kwargs}
+        return dataclasses.replace(config, batch_size=batch_size, circuit_kwargs=kwargs)
+
+
+NTM_PEER = "loudinthecloud/pytorch-ntm"
+DNC_PEER = "ixaxaar/pytorch-dnc"
+WORKS = {
+    # The NTM paper's copy task: 8 bits, lengths 1..20 (one per batch: T = 2L + 1, 22 on average),
+    # memory 128 x 20, LSTM 100, RMSprop with momentum.
+    "ntm-copy": Work(
+        "NTM copy",
+        "ntm-copy",
+        {1: Peer(NTM_PEER, 20.0), 16: Peer(NTM_PEER, 111.0), 64: Peer(NTM_PEER, 116.0)},
+    ),
+    # The seed's DNC repeat-copy (16 x 16, 4 reads, LSTM 64; mixed lengths, T = 9 for most
+    # batches of 16), Adam: `train.py --agent dnc`.
+    "dnc-repeat-copy": Work("DNC repeat-copy", "dnc-repeat-copy", {16: Peer(DNC_PEER, 749.0)}),
+    # The DNC at the NTM copy sizes (128 x 20, one read head, LSTM 100) on the copy task.
+    "dnc-copy": Work("DNC copy (128x20)", "dnc-copy", {16: Peer(DNC_PEER, 90.0)}),
+}
 
 
 class LSTMCellLoop(nn.Module):
-    """The floor a per-step circuit cannot beat: an LSTMCell stepped in Python + output layer."""
+    """The floor a per-step circuit cannot beat: an LSTMCell stepped in Python + output layer.
+
+    It has the circuits' `unroll` (and `initial_state`/`forward`), so `SupervisedAgent` trains it.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         super().__init__()
         self.cell = nn.LSTMCell(input_size, hidden_size)
         self.output = nn.Linear(hidden_size, output_size)
 
-    def unroll(self, inputs: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = self.output.weight.new_zeros(batch_size, self.cell.hidden_size)
+        return zeros, zeros
+
+    def forward(self, x: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+        """x (B, I) -> logits (B, O) and the next (hidden, cell), each (B, C)."""
+        hidden, cell = self.cell(x, state)
+        return self.output(hidden), (hidden, cell)
+
+    def unroll(self, inputs: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """inputs (B, T, I) -> logits (B, T, O) and the final (hidden, cell)."""
         B, T, _ = inputs.shape
-        hidden = inputs.new_zeros(B, self.cell.hidden_size)
-        cell = hidden
+        state = self.initial_state(B)
         outputs = []
         for t in range(T):
-            hidden, cell = self.cell(inputs[:, t], (hidden, cell))
-            outputs.append(hidden)
-        return self.output(torch.stack(outputs, 1)), None
-
-
-class FusedLSTM(nn.Module):
-    """The fused torch.nn.LSTM (one layer) + output layer."""
-
-    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
-        self.output = nn.Linear(hidden_size, output_size)
-
-    def unroll(self, inputs: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.output(self.lstm(inputs)[0]), None
+            state = self.cell(inputs[:, t], state)
+            outputs.append(state[0])
+        return self.output(torch.stack(outputs, 1)), state
 
 
 def synchronize(device: torch.device) -> None:
@@ -108,152 +145,378 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_iteration(
-    model: nn.Module, work: Workload, batch_size: int, device: torch.device
-) -> Callable[[], None]:
-    """One forward + backward over a batch of sequences, as a function of no arguments."""
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.rand(batch_size, work.steps, work.input_size, generator=generator).to(device)
-    targets = (torch.rand(batch_size, work.steps, work.output_size, generator=generator) > 0.5).to(
-        device, torch.float32
-    )
+@dataclass
+class Items:
+    """The timed items of one work and batch size, and what they are checked against."""
 
-    def iteration() -> None:
-        logits, _ = model.unroll(inputs)
-        loss = F.binary_cross_entropy_with_logits(logits, targets)
-        model.zero_grad(set_to_none=True)
+    work: Work
+    batch_size: int
+    run: dict[str, Callable[[], None]]  # label -> one iteration
+    agents: dict[str, SupervisedAgent]  # label -> the agent of a train_step item
+    steps: list[int]  # T of each batch drawn so far by the headline (one per iteration)
+    logged: list[float]  # the ms per sequence each headline train_step returned (train.py logs it)
+    headline: str
+    floor: str
+
+
+def make_items(
+    work: Work,
+    batch_size: int,
+    device: torch.device,
+    *,
+    torch_ops: bool = True,
+    rollout: bool = True,
+    compiled: bool = False,
+) -> Items:
+    """The items of the module docstring for `work` at `batch_size`, each a function of no
+    arguments that runs one iteration. All start from the same seed; every call of a train_step
+    item draws the agent's next batch, so the n-th call of each sees the same data."""
+    config = work.config(batch_size)
+
+    def agent_for(circuit: nn.Module, envs) -> SupervisedAgent:
+        return SupervisedAgent(circuit.to(device), envs, config)
+
+    def new_circuit(envs) -> nn.Module:
+        torch.manual_seed(config.seed)
+        return build_circuit(config.agent, *env_sizes(envs), **config.circuit_kwargs)
+
+    def new_envs():
+        return make_envs(config.env_id, batch_size, config.env_kwargs)
+
+    agents: dict[str, SupervisedAgent] = {}
+    headline = "train_step"
+    envs = new_envs()
+    agents[headline] = agent_for(new_circuit(envs), envs)
+    if agents[headline].sampler is None:
+        raise ValueError(f"{config.env_id} has no batch sampler: the bench times memtasks envs")
+    if rollout:
+        envs = new_envs()
+        agents["train_step, env rollout"] = agent_for(new_circuit(envs), envs)
+        agents["train_step, env rollout"].sampler = None
+    circuit = agents[headline].circuit
+    if torch_ops and device.type == "cpu" and hasattr(circuit, "access"):
+        envs = new_envs()
+        on_torch_ops = new_circuit(envs)
+        on_torch_ops.access.use_kernel = False
+        agents["train_step, torch ops"] = agent_for(on_torch_ops, envs)
+    if compiled and hasattr(circuit, "compile_step"):
+        envs = new_envs()
+        agents["train_step, compile_step()"] = agent_for(new_circuit(envs).compile_step(), envs)
+    size = circuit.controller.hidden_size if hasattr(circuit, "controller") else 100
+    floor = f"LSTMCell({size}) loop, train_step"
+    envs = new_envs()
+    input_size, output_size = env_sizes(envs)
+    torch.manual_seed(config.seed)
+    agents[floor] = agent_for(LSTMCellLoop(input_size, size, output_size), envs)
+
+    sampler = agents[headline].sampler  # before _recording_steps wraps it
+    steps: list[int] = []
+    logged: list[float] = []
+    run: dict[str, Callable[[], None]] = {}
+    for label, agent in agents.items():
+        run[label] = agent.train_step
+    run[headline] = _recording(agents[headline], steps, logged)
+
+    # The breakdown: a separate copy of the circuit on the batches the agents draw, in order.
+    envs = new_envs()
+    breakdown = new_circuit(envs).to(device)
+    param = next(breakdown.parameters())
+
+    def batches():
+        for index in itertools.count():
+            seed = batch_seed(config.seed, index)
+            options = agents[headline]._pinned_length(seed) if config.same_length_batches else None
+            data = sampler(seed, options)
+            yield tuple(
+                torch.from_numpy(array).to(device=device, dtype=param.dtype)
+                for array in (data.inputs, data.targets, data.mask)
+            )
+
+    def unroll_backward(batch) -> None:
+        inputs, targets, mask = batch
+        logits, _ = breakdown.unroll(inputs)
+        loss = sequence_loss_bits(logits, targets, mask).mean()
+        breakdown.zero_grad(set_to_none=True)
         loss.backward()
 
-    return iteration
+    run["unroll + backward"] = Prepared(unroll_backward, batches().__next__)
+
+    if hasattr(breakdown, "access"):
+        access = breakdown.access
+        generator = torch.Generator().manual_seed(0)
+        access_batches = batches()
+
+        def controller_outputs() -> torch.Tensor:
+            """(B, T, C) in [-1, 1] (an LSTM's range), T of the next batch."""
+            inputs, _, _ = next(access_batches)
+            B, T, _ = inputs.shape
+            outputs = torch.rand(B, T, size, generator=generator).mul_(2).sub_(1)
+            return outputs.to(device=device, dtype=param.dtype).requires_grad_()
+
+        def access_backward(outputs: torch.Tensor) -> None:
+            state = access.initial_state(outputs.shape[0])
+            reads = []
+            for output_t in outputs.unbind(1):
+                read_vectors, state = access(output_t, state)
+                reads.append(read_vectors)
+            access.zero_grad(set_to_none=True)
+            torch.stack(reads, 1).square().sum().backward()
+
+        run["access step + backward"] = Prepared(access_backward, controller_outputs)
+    return Items(work, batch_size, run, agents, steps, logged, headline, floor)
 
 
-def time_interleaved(
-    iterations: dict[str, Callable[[], None]], device: torch.device, repeats: int
-) -> dict[str, float]:
-    """Median seconds per iteration of each, timed in turns (one of each per round), so that a
-    change of machine load in the middle weighs on all of them alike."""
-    for iteration in iterations.values():
-        for _ in range(max(3, repeats // 10)):
-            iteration()
-    synchronize(device)
-    times: dict[str, list[float]] = {label: [] for label in iterations}
-    for _ in range(repeats):
-        for label, iteration in iterations.items():
+def _recording(agent: SupervisedAgent, steps: list[int], logged: list[float]):
+    """agent.train_step, noting each batch's T (the sampler's padded length) and the ms per
+    sequence the step returns."""
+    sampler = agent.sampler
+
+    def sample(seed, options=None):
+        data = sampler(seed, options)
+        steps.append(int(data.inputs.shape[1]))
+        return data
+
+    def train_step() -> None:
+        logged.append(agent.train_step()[1])
+
+    agent.sampler = sample
+    return train_step
+
+
+class Prepared:
+    """An iteration whose input is made before the clock starts: `prepare()`, then `()`."""
+
+    def __init__(self, iteration: Callable[[Any], None], make: Callable[[], Any]) -> None:
+        self.iteration, self.make = iteration, make
+        self.input: Any = None
+
+    def prepare(self) -> None:
+        self.input = self.make()
+
+    def __call__(self) -> None:
+        self.iteration(self.input)
+
+
+def time_rounds(
+    run: dict[str, Callable[[], None]], rounds: int, warmup: int, device: torch.device
+) -> dict[str, list[float]]:
+    """Seconds of each item in each of `rounds` rounds (one iteration of each per round, the
+    order rotating from round to round), after `warmup` untimed rounds."""
+    labels = list(run)
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for index in range(warmup + rounds):
+        shift = index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            iteration = run[label]
+            if isinstance(iteration, Prepared):
+                iteration.prepare()
+            synchronize(device)
             start = time.perf_counter()
             iteration()
             synchronize(device)
-            times[label].append(time.perf_counter() - start)
-    return {label: statistics.median(values) for label, values in times.items()}
+            if index >= warmup:
+                times[label].append(time.perf_counter() - start)
+    return times
 
 
-def candidates(
-    work: Workload, compiled: bool, device: torch.device
-) -> dict[str, Callable[[], nn.Module]]:
-    size = work.controller_size
+@dataclass(frozen=True)
+class Row:
+    """One item's figures: medians over rounds; ratios are medians of same-round ratios."""
 
-    def circuit() -> nn.Module:
-        return build_circuit(
-            work.name, work.input_size, work.output_size, **dict(work.circuit_kwargs)
+    work: str
+    batch_size: int
+    label: str
+    ms_per_iteration: float
+    sequences_per_second: float
+    versus_headline: float | None  # this item's time / the headline's, same round
+    versus_floor: float | None  # this item's time / the floor's, same round
+    peer: Peer | None = None  # the headline row only
+
+    @property
+    def versus_peer(self) -> float | None:
+        return None if self.peer is None else self.sequences_per_second / self.peer.rate
+
+
+def same_round_ratio(times: dict[str, list[float]], label: str, other: str) -> float:
+    """Median over rounds of times[label][k] / times[other][k]."""
+    ratios = [a / b for a, b in zip(times[label], times[other], strict=True)]
+    return statistics.median(ratios)
+
+
+def summarise(
+    times: dict[str, list[float]],
+    work: Work,
+    batch_size: int,
+    headline: str,
+    floor: str,
+    peer: Peer | None = None,
+) -> list[Row]:
+    """The rows of one work and batch size from `time_rounds`' per-round seconds."""
+    rounds = {len(values) for values in times.values()}
+    if len(rounds) != 1:
+        raise ValueError(f"every item needs the same number of rounds, got {sorted(rounds)}")
+    rows = []
+    for label, values in times.items():
+        seconds = statistics.median(values)
+        rows.append(
+            Row(
+                work=work.title,
+                batch_size=batch_size,
+                label=label,
+                ms_per_iteration=1e3 * seconds,
+                sequences_per_second=batch_size / seconds,
+                versus_headline=None
+                if label == headline
+                else same_round_ratio(times, label, headline),
+                versus_floor=None if label == floor else same_round_ratio(times, label, floor),
+                peer=peer if label == headline else None,
+            )
         )
+    return rows
 
-    def on_torch_ops() -> nn.Module:
-        model = circuit()
-        model.access.use_kernel = False
-        return model
 
-    # The kernels are CPU-only: elsewhere the default circuit is already the torch ops.
-    baseline = {f"{work.title} torch ops": on_torch_ops} if device.type == "cpu" else {}
-    extra = {f"{work.title} compile_step()": lambda: circuit().compile_step()}
-    return {
-        work.title: circuit,
-        **baseline,
-        **(extra if compiled else {}),
-        f"LSTMCell({size}) loop": lambda: LSTMCellLoop(work.input_size, size, work.output_size),
-        f"nn.LSTM({size}) fused": lambda: FusedLSTM(work.input_size, size, work.output_size),
-    }
+def measure(
+    work: Work,
+    batch_size: int,
+    device: torch.device,
+    rounds: int,
+    warmup: int,
+    **item_options: bool,
+) -> tuple[list[Row], float, float]:
+    """The rows of one work and batch size, the mean T of the headline's timed batches and the
+    median ms per sequence its train_step calls returned (what a training run logs)."""
+    items = make_items(work, batch_size, device, **item_options)
+    times = time_rounds(items.run, rounds, warmup, device)
+    peer = work.peers.get(batch_size) if device.type == "cpu" else None
+    rows = summarise(times, work, batch_size, items.headline, items.floor, peer)
+    timed = slice(warmup, warmup + rounds)
+    return rows, float(np.mean(items.steps[timed])), statistics.median(items.logged[timed])
+
+
+def _ratio(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}x"
+
+
+def table(rows: list[Row], steps: dict[tuple[str, int], float]) -> str:
+    lines = [
+        "| work | batch | T | item | ms / iteration | sequences/s | x headline time "
+        "| x floor time | vs peer (peer's sequences/s) |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in rows:
+        versus_peer = (
+            f"{row.versus_peer:.1f}x ({row.peer.rate:g}, {row.peer.repo})" if row.peer else ""
+        )
+        label = f"**{row.label}**" if row.versus_headline is None else row.label
+        lines.append(
+            f"| {row.work} | {row.batch_size} | {steps[row.work, row.batch_size]:.1f} | {label} "
+            f"| {row.ms_per_iteration:.2f} | {row.sequences_per_second:,.0f} "
+            f"| {_ratio(row.versus_headline)} | {_ratio(row.versus_floor)} | {versus_peer} |"
+        )
+    return "\n".join(lines)
+
+
+def describe_machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if "model name" in line]
+        cpu = f"{names[0]} x {len(names)}" if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--device", default="auto", help="auto (cpu, plus cuda if present), cpu, cuda"
-    )
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (0: leave the default)"
-    )
-    parser.add_argument("--batch-sizes", type=int, nargs="*", default=None)
-    parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--quick", action="store_true", help="10 repeats")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: the default)")
+    parser.add_argument("--works", nargs="*", default=list(WORKS), choices=list(WORKS))
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 16, 64])
+    parser.add_argument("--rounds", "--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="5 rounds, 1 warm-up")
+    parser.add_argument("--no-rollout", action="store_true", help="skip the env-rollout rows")
+    parser.add_argument("--no-torch-ops", action="store_true", help="skip the torch-ops rows")
     parser.add_argument(
         "--compile", action="store_true", help="also time compile_step() (compiles ~1 min each)"
     )
+    parser.add_argument("--markdown", default=None, help="also write the table to this file")
     args = parser.parse_args()
-
+    for batch_size in args.batch_sizes:
+        if batch_size < 1:
+            raise ValueError(f"batch sizes must be >= 1, got {batch_size}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    repeats = 10 if args.quick else args.repeats
-    if args.device == "auto":
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    else:
-        devices = [args.device]
+    rounds, warmup = (5, 1) if args.quick else (args.rounds, args.warmup)
+    device = torch.device(args.device)
 
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, repeats {repeats}")
-    print()
-    print(
-        "| device | batch | model | T | ms / iteration | us / step | sequences/s "
-        "| vs default | vs LSTMCell loop | vs peer | vs peer (raw) |"
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"{describe_machine()}, {rounds} rounds after {warmup} warm-up, {started}", flush=True)
+    rows: list[Row] = []
+    steps: dict[tuple[str, int], float] = {}
+    for batch_size in args.batch_sizes:
+        for name in args.works:
+            work = WORKS[name]
+            work_rows, mean_steps, logged_ms = measure(
+                work,
+                batch_size,
+                device,
+                rounds,
+                warmup,
+                torch_ops=not args.no_torch_ops,
+                rollout=not args.no_rollout,
+                compiled=args.compile,
+            )
+            steps[work.title, batch_size] = mean_steps
+            rows.extend(work_rows)
+            print(table(work_rows, steps).split("\n", 2)[2], flush=True)
+            headline = next(row for row in work_rows if row.versus_headline is None)
+            bench_ms = headline.ms_per_iteration / batch_size
+            print(
+                f"  {work.title}, batch {batch_size}: train_step returned {logged_ms:.3f} ms per "
+                f"sequence (what train.py logs), the bench's headline {bench_ms:.3f}",
+                flush=True,
+            )
+    text = "\n".join(
+        [
+            f"`python scripts/bench_circuits.py {' '.join(_argv_for_readme(args))}`".replace(
+                "  ", " "
+            ).replace(" `", "`"),
+            f"({describe_machine()}; {rounds} rounds, {started}):",
+            "",
+            table(rows, steps),
+            "",
+            "Items: **train_step** is one training iteration as `scripts/train.py` runs it "
+            "(sampled batch, unroll, loss, backward, gradient clipping, optimizer step); "
+            '"env rollout" the same through the env step by step; "torch ops" without the C '
+            'kernels; "unroll + backward" and "access step + backward" the breakdown (no '
+            "data, no optimizer); the LSTMCell loop is the floor, trained by the same agent on "
+            "the same batches with the same optimizer. Time ratios are medians of same-round "
+            "ratios. T: mean steps per batch.",
+            "",
+            f"Peers' figures: full training steps, {PEER_MEASUREMENT}. They are not scaled to "
+            "this run's machine speed: compare on a quiet machine.",
+        ]
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for device_name in devices:
-        device = torch.device(device_name)
-        batch_sizes = args.batch_sizes or ([1, 16] if device.type == "cpu" else [1, 16, 256])
-        for batch_size in batch_sizes:
-            results, anchors = {}, {}
-            for work in WORKLOADS:
-                iterations = {}
-                for label, make in candidates(work, args.compile, device).items():
-                    torch.manual_seed(0)
-                    model = make().to(device)
-                    iterations[label] = training_iteration(model, work, batch_size, device)
-                # The machine-speed anchor, the NTM-sized LSTMCell loop, runs in every work's
-                # rounds, so that it and the circuit are measured under the same load.
-                anchor_label = f"LSTMCell({NTM_COPY.controller_size}) loop"
-                if anchor_label not in iterations:
-                    torch.manual_seed(0)
-                    anchor = LSTMCellLoop(
-                        NTM_COPY.input_size, NTM_COPY.controller_size, NTM_COPY.output_size
-                    ).to(device)
-                    iterations["anchor"] = training_iteration(anchor, NTM_COPY, batch_size, device)
-                timed = time_interleaved(iterations, device, repeats)
-                anchors[work] = timed.pop("anchor") if "anchor" in timed else timed[anchor_label]
-                results.update({(work, label): seconds for label, seconds in timed.items()})
-            for (work, label), seconds in results.items():
-                circuit_time = results[work, work.title]
-                loop_time = results[work, f"LSTMCell({work.controller_size}) loop"]
-                rate = batch_size / seconds
-                is_circuit = label.startswith(work.title)
-                versus_loop = f"{seconds / loop_time:.2f}x slower" if is_circuit else ""
-                comparable = is_circuit and batch_size == 16 and device.type == "cpu"
-                # The peers' figures at this run's machine speed: the NTM-sized LSTMCell loop,
-                # timed in the same rounds as this circuit, against its 2800 beside the peers.
-                scaled_peer = work.peer * (batch_size / anchors[work]) / PEER_LOOP
-                versus_peer = f"{rate / scaled_peer:.1f}x" if comparable else ""
-                versus_raw = f"{rate / work.peer:.1f}x" if comparable else ""
-                versus_default = f"{seconds / circuit_time:.2f}x" if seconds != circuit_time else ""
-                print(
-                    f"| {device_name} | {batch_size} | {label} | {work.steps} "
-                    f"| {seconds * 1e3:.2f} | {seconds / work.steps * 1e6:.0f} | {rate:.0f} "
-                    f"| {versus_default} | {versus_loop} | {versus_peer} | {versus_raw} |",
-                    flush=True,
-                )
     print()
-    print(
-        "vs default: this row's time / the default circuit's (above 1: the default is faster). "
-        "vs peer: sequences/s over the peers' figures (NTM "
-        f"{PEER_NTM:g}, DNC {PEER_DNC:g}, DNC 128x20 {DNC_COPY.peer:g} at batch 16 on CPU) "
-        f"scaled by this run's LSTMCell(100) loop / {PEER_LOOP:g}; raw: over the figures as "
-        "published."
-    )
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as handle:
+            handle.write(text + "\n")
+
+
+def _argv_for_readme(args: argparse.Namespace) -> list[str]:
+    argv = []
+    if args.quick:
+        argv.append("--quick")
+    elif args.rounds != 30:
+        argv += ["--rounds", str(args.rounds)]
+    if args.batch_sizes != [1, 16, 64]:
+        argv += ["--batch-sizes", *map(str, args.batch_sizes)]
+    if args.works != list(WORKS):
+        argv += ["--works", *args.works]
+    return argv
 
 
 if __name__ == "__main__":
