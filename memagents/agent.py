@@ -274,6 +274,38 @@ def build_optimizer(config, parameters) -> torch.optim.Optimizer:
         return torch.optim.Adam(parameters, lr=config.lr, eps=config.eps, foreach=True)
 
 
+def apply_update(
+    optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_grad: float, *, step: int
+) -> None:
+    """Backward, clip the global gradient norm (when ``clip_grad`` > 0), then the optimizer step;
+    nothing is applied when the loss or a gradient is not finite.
+
+    Raises:
+        NonFiniteLossError: the loss or the gradients are NaN or infinite (no update applied),
+            or the update made a parameter non-finite (say, an enormous learning rate).
+    """
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(f"loss is {loss.item()} at step {step}")
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if clip_grad > 0:
+        norm = torch.nn.utils.clip_grad_norm_(parameters, clip_grad)
+    else:
+        norm = torch.nn.utils.get_total_norm(grads)
+    if not torch.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLossError(
+            f"gradient norm is {norm.item()} at step {step} (loss {loss.item():.4g})"
+        )
+    optimizer.step()
+    if not all(bool(torch.isfinite(p).all()) for p in parameters):
+        raise NonFiniteLossError(
+            f"the update of step {step} made parameters non-finite (learning rate too high?)"
+        )
+
+
 class SupervisedAgent:
     """Trains a circuit on a vector env with the masked binary cross-entropy.
 
@@ -321,13 +353,7 @@ class SupervisedAgent:
             batch = rollout(self.circuit, self.envs, seed=seed, options=options)
         per_sequence = sequence_loss_bits(batch.logits, batch.targets, batch.mask)
         loss = per_sequence.mean()
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step}")
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(self.circuit.parameters(), self.config.clip_grad)
-        self.optimizer.step()
+        apply_update(self.optimizer, loss, self.config.clip_grad, step=self.step)
         self.step += 1
         self.sequences += batch.targets.shape[0]
         elapsed_ms = 1000.0 * (time.perf_counter() - start) / batch.targets.shape[0]

@@ -52,16 +52,16 @@ class FrozenDict(dict):
         return self
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
     """``value`` with every FrozenDict turned into a plain dict (for JSON and checkpoints)."""
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain_data(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [plain_data(item) for item in value]
     return value
 
 
-def _check(checks: list[tuple[str, bool, str]], owner: object) -> None:
+def check_fields(checks: list[tuple[str, bool, str]], owner: object) -> None:
     """Raise ValueError for the first (field, ok, rule) whose ``ok`` is false."""
     for name, ok, rule in checks:
         if not ok:
@@ -109,7 +109,7 @@ class NTMConfig:
     """Output logits are clipped to +-clip_value."""
 
     def __post_init__(self) -> None:
-        _check(_memory_checks(self) + [
+        check_fields(_memory_checks(self) + [
             ("shift_range", _is_int(self.shift_range)
              and 0 <= self.shift_range <= max(self.memory_size // 2, 0), "an integer in 0..N // 2"),
         ], self)  # fmt: skip
@@ -136,7 +136,7 @@ class DNCConfig:
     """Output logits are clipped to +-clip_value."""
 
     def __post_init__(self) -> None:
-        _check(_memory_checks(self, max_slots=4096), self)
+        check_fields(_memory_checks(self, max_slots=4096), self)
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class LSTMConfig:
     """Output logits are clipped to +-clip_value."""
 
     def __post_init__(self) -> None:
-        _check([
+        check_fields([
             ("hidden_size", _int_in(self.hidden_size, 1, 16_384), "an integer in 1..16384"),
             ("num_layers", _int_in(self.num_layers, 1, 64), "an integer in 1..64"),
             ("clip_value", _is_number(self.clip_value) and self.clip_value > 0, "a number > 0"),
@@ -262,7 +262,7 @@ class RunConfig:
         ]
 
 
-def _freeze_kwargs(config: object, *names: str) -> None:
+def freeze_dicts(config: object, *names: str) -> None:
     """Replace the kwargs dicts of a frozen config with read-only copies (checked to be dicts)."""
     for name in names:
         value = getattr(config, name)
@@ -302,8 +302,8 @@ class TrainConfig(OptimizerConfig, RunConfig):
     """Solved: mean bit errors per sequence below this (Collier & Beel's threshold)."""
 
     def __post_init__(self) -> None:
-        _freeze_kwargs(self, "env_kwargs", "circuit_kwargs")
-        _check(self._optimizer_checks() + self._run_checks() + [
+        freeze_dicts(self, "env_kwargs", "circuit_kwargs")
+        check_fields(self._optimizer_checks() + self._run_checks() + [
             ("agent", self.agent in CIRCUIT_CONFIGS, f"one of {sorted(CIRCUIT_CONFIGS)}"),
             ("env_id", isinstance(self.env_id, str) and bool(self.env_id), "a Gymnasium id"),
             ("batch_size", _int_in(self.batch_size, 1, 65_536), "an integer in 1..65536"),
@@ -327,7 +327,7 @@ class TrainConfig(OptimizerConfig, RunConfig):
         return dict(self.env_kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
+        return plain_data(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

@@ -1,4 +1,4 @@
-"""Memory circuits as reinforcement-learning policies, and the wrappers RL libraries need.
+"""Memory circuits as reinforcement-learning policies (PPO / REINFORCE on the memtasks envs).
 
 Shapes: B batch (episodes in parallel), T time steps, I input size, O output size.
 
@@ -14,16 +14,16 @@ the rewards.
 
 Rolling a batch follows ``memagents.agent.rollout``: ``envs.reset(seed=...)``, step until every
 sub-env has ended its first episode, and mask every step after a sub-env's own end. The shared
-pieces (``make_envs``, ``env_sizes``, ``batch_seed``, ``build_optimizer``, ``NonFiniteLossError``)
-are imported from ``memagents.agent``.
+pieces (``batch_seed``, ``build_optimizer``, ``apply_update``) come from ``memagents.agent``.
 
-The wrappers at the end (numpy and gymnasium only) adapt ``MultiBinary(O)`` actions for libraries
-that cannot take them (see docs/RL.md).
+The wrappers that adapt ``MultiBinary(O)`` actions for libraries that cannot take them live in
+``memtasks.wrappers`` (see docs/RL.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -31,8 +31,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from memagents.agent import NonFiniteLossError, batch_seed, build_optimizer
-from memagents.config import DEVICES, OPTIMIZERS, TrainConfig
+from memagents.agent import apply_update, batch_seed, build_optimizer
+from memagents.config import (
+    OptimizerConfig,
+    RunConfig,
+    check_fields,
+    circuit_config,
+    config_from_dict,
+    freeze_dicts,
+    plain_data,
+)
 
 RL_REWARD_MODES = ("bit", "vector", "sparse")
 
@@ -45,8 +53,10 @@ DEFAULT_CIRCUIT_KWARGS: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class RLConfig:
-    """Everything that defines a policy-gradient training run."""
+class RLConfig(OptimizerConfig, RunConfig):
+    """Everything that defines a policy-gradient training run (with the fields of
+    OptimizerConfig and RunConfig). ``DEFAULT_RL_CONFIG`` is what ``scripts/train_rl.py`` trains
+    when given no flags."""
 
     agent: str = "ntm"
     """Circuit: ``ntm``, ``dnc`` or ``lstm``; its logits are the policy's Bernoulli logits."""
@@ -62,18 +72,6 @@ class RLConfig:
     """Overrides of ``DEFAULT_CIRCUIT_KWARGS[agent]``."""
     batch_size: int = 32
     """Episodes per update, rolled in parallel through the native vector env."""
-    optimizer: str = "adam"
-    """``adam`` or ``rmsprop``."""
-    lr: float = 1e-3
-    """Learning rate."""
-    rmsprop_alpha: float = 0.9
-    """RMSprop smoothing constant."""
-    rmsprop_momentum: float = 0.0
-    """RMSprop momentum."""
-    eps: float = 1e-8
-    """Optimizer epsilon."""
-    clip_grad: float = 10.0
-    """Clip the global gradient norm to this value; 0 disables."""
     gamma: float = 1.0
     """Discount of the reward-to-go (1.0: the undiscounted return the envs are scored by)."""
     baseline_decay: float = 0.9
@@ -87,58 +85,35 @@ class RLConfig:
     """PPO's clip range: the probability ratio of a step's bits counts within 1 +- clip_ratio."""
     entropy_coef: float = 0.15
     """Weight of the entropy bonus (bits of entropy summed over a step's O actions)."""
-    max_steps: int = 5_000
-    """Updates at most (episodes = updates * batch_size)."""
-    eval_every: int = 100
-    """Evaluate the greedy policy (bit = logit > 0) every this many updates."""
     eval_episodes: int = 256
     """Episodes per evaluation, drawn with a fixed seed so evaluations compare."""
     solved_return: float = 0.95
     """Solved: the mean return of the training episodes over a log window exceeds this."""
-    stop_when_solved: bool = True
-    """End the run once solved."""
-    checkpoint_every: int = 500
-    """Write ``checkpoints/last.pt`` every this many updates (and at the end, on Ctrl-C/SIGTERM)."""
-    log_every: int = 20
-    """Write a metrics line (and test the solved criterion) every this many updates."""
-    seed: int = 1
-    """Seeds the circuit, the action sampling and every batch (batch k is drawn from (seed, k))."""
-    device: str = "auto"
-    """``cpu``, ``cuda`` or ``auto`` (CUDA when available)."""
-    num_threads: int = 1
-    """torch intra-op threads on CPU; 0 keeps torch's default."""
 
     def __post_init__(self) -> None:
+        freeze_dicts(self, "env_kwargs", "circuit_kwargs")
         checks = [
             ("agent", self.agent in DEFAULT_CIRCUIT_KWARGS, "ntm, dnc or lstm"),
+            ("env_id", isinstance(self.env_id, str) and bool(self.env_id), "a Gymnasium id"),
             ("reward_mode", self.reward_mode in RL_REWARD_MODES, f"one of {RL_REWARD_MODES}"),
-            ("optimizer", self.optimizer in OPTIMIZERS, f"one of {OPTIMIZERS}"),
-            ("device", self.device in DEVICES, f"one of {DEVICES}"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("lr", self.lr > 0, "> 0"),
-            ("clip_grad", self.clip_grad >= 0, ">= 0 (0 disables)"),
+            ("batch_size", 1 <= self.batch_size <= 65_536, "in 1..65536"),
             ("gamma", 0 <= self.gamma <= 1, "in [0, 1]"),
             ("baseline_decay", 0 <= self.baseline_decay < 1, "in [0, 1)"),
             ("ppo_epochs", self.ppo_epochs >= 1, ">= 1"),
-            ("clip_ratio", self.clip_ratio > 0, "> 0"),
-            ("entropy_coef", self.entropy_coef >= 0, ">= 0"),
-            ("max_steps", self.max_steps >= 0, ">= 0"),
-            ("eval_every", self.eval_every >= 1, ">= 1"),
-            ("eval_episodes", self.eval_episodes >= 1, ">= 1"),
-            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
-            ("log_every", self.log_every >= 1, ">= 1"),
-            ("num_threads", self.num_threads >= 0, ">= 0 (0: torch's default)"),
+            ("clip_ratio", self.clip_ratio > 0 and math.isfinite(self.clip_ratio), "finite, > 0"),
+            ("entropy_coef", 0 <= self.entropy_coef < math.inf, "finite, >= 0"),
+            ("eval_episodes", 1 <= self.eval_episodes <= 10**7, "in 1..10**7"),
+            ("solved_return", math.isfinite(self.solved_return), "finite"),
         ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+        check_fields(self._optimizer_checks() + self._run_checks() + checks, self)
         if "reward_mode" in self.env_kwargs:
             raise ValueError(
                 "give the reward mode as reward_mode (--reward-mode), not in env_kwargs"
             )
+        circuit_config(self.agent, self.full_circuit_kwargs)
 
     @property
-    def full_env_kwargs(self) -> dict[str, Any]:
+    def task_kwargs(self) -> dict[str, Any]:
         """The task's kwargs with the reward mode: what ``make_envs`` gets."""
         return {**self.env_kwargs, "reward_mode": self.reward_mode}
 
@@ -147,24 +122,30 @@ class RLConfig:
         """``DEFAULT_CIRCUIT_KWARGS[agent]`` with ``circuit_kwargs`` applied."""
         return {**DEFAULT_CIRCUIT_KWARGS[self.agent], **self.circuit_kwargs}
 
+    @property
+    def circuit(self):
+        """The typed config of the policy's circuit."""
+        return circuit_config(self.agent, self.full_circuit_kwargs)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return plain_data(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RLConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown RLConfig fields {unknown}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
-    def to_train_config(self) -> TrainConfig:
-        """The supervised config of the same circuit and task, so that checkpoints of RL runs load
-        with ``memagents.evaluation.load_circuit`` (and ``scripts/test.py``)."""
-        shared = {f.name for f in dataclasses.fields(TrainConfig)} & set(self.to_dict())
-        values = {name: getattr(self, name) for name in shared}
-        values.update(env_kwargs=self.full_env_kwargs, circuit_kwargs=self.full_circuit_kwargs)
-        return TrainConfig(**values)
+
+DEFAULT_RL_CONFIG = RLConfig(
+    optimizer="adam",
+    lr=1e-3,
+    eps=1e-8,
+    clip_grad=10.0,
+    max_steps=5_000,
+    eval_every=100,
+    log_every=20,
+)
+"""What ``scripts/train_rl.py`` trains with no flags: a small NTM policy on the small copy task
+(2 bits, lengths 1..3), PPO with Adam at 1e-3."""
 
 
 class PolicyRollout(NamedTuple):
@@ -398,13 +379,7 @@ class PolicyGradientAgent:
             loss = policy_loss(
                 self.circuit, batch, advantage, config.clip_ratio, config.entropy_coef
             )
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"loss is {loss.item()} at step {self.step}")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip_grad > 0:
-                torch.nn.utils.clip_grad_norm_(self.circuit.parameters(), config.clip_grad)
-            self.optimizer.step()
+            apply_update(self.optimizer, loss, config.clip_grad, step=self.step)
         self.step += 1
         episodes = batch.mask.shape[0]
         self.episodes += episodes
@@ -443,5 +418,3 @@ def evaluate_policy(
     episode_return, errors, perfect = totals / count
     return PolicyMetrics(float(episode_return), float(errors), float(perfect), count)
 
-
-# Wrappers for libraries that cannot take MultiBinary(O) actions (numpy + gymnasium only).

@@ -1,35 +1,57 @@
 """Run folders: a run has a name and a folder with its config, log, metrics, checkpoints, plots.
 
 runs/<name>/
-    config.json          the TrainConfig, as resolved
+    config.json          the run's config (TrainConfig or RLConfig), as resolved
     train.log            the log of every session of the run
     metrics.jsonl        one JSON object a line: {"kind": "train" | "eval" | "solved", "step", ...}
-    checkpoints/last.pt  the latest checkpoint (atomic)
+    checkpoints/last.pt  the latest checkpoint (atomic; see memagents.checkpoint)
     plots/*.png          the curves (and test-mode heatmaps), written without a visdom server
+    .lock                held (flock) by the process that trains the run
+
+A ``Run`` is that folder while one process trains it: it holds the lock, removes what killed
+writers left behind, writes the config, the metrics and the checkpoint, and plots.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
-import signal
+import os
+import re
 import socket
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm import tqdm
+from memagents.checkpoint import (
+    CheckpointError,
+    assert_finite_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
+LOCK_NAME = ".lock"
+RUN_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+"""A run name is one path component of letters, digits and ``._+-`` (no separators)."""
 
 
 def default_run_name() -> str:
-    """The seed's signature: MACHINE_TIMESTAMP (host name, then yymmddHHMMSS)."""
-    host = socket.gethostname().split(".")[0] or "machine"
-    return f"{host}_{time.strftime('%y%m%d%H%M%S')}"
+    """MACHINE-TIMESTAMP (host name, yymmdd-HHMMSS); no ``_``: visdom reads it as a group."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "machine"
+    return f"{host}-{time.strftime('%y%m%d-%H%M%S')}"
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it is a valid run name (one folder, no path separators), else ValueError."""
+    if not RUN_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"run name {name!r}: use letters, digits and . _ + - only (no path separators, "
+            "at most 128 characters, not starting with a dot)"
+        )
+    return name
 
 
 def resolve_run_dir(name_or_path: str, runs_dir: str | Path = "runs") -> Path:
@@ -38,6 +60,10 @@ def resolve_run_dir(name_or_path: str, runs_dir: str | Path = "runs") -> Path:
     if candidate.is_dir() and (candidate / "config.json").is_file():
         return candidate
     return Path(runs_dir) / name_or_path
+
+
+class RunInUseError(RuntimeError):
+    """Another process holds the run's lock."""
 
 
 class MetricsWriter:
@@ -55,9 +81,11 @@ class MetricsWriter:
             path.write_text("".join(line + "\n" for line in kept))
         self._handle = path.open("a")
 
-    def write(self, kind: str, **fields: Any) -> None:
-        self._handle.write(json.dumps({"kind": kind, **fields}) + "\n")
+    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
+        record = {"kind": kind, **fields}
+        self._handle.write(json.dumps(record) + "\n")
         self._handle.flush()
+        return record
 
     def close(self) -> None:
         self._handle.close()
@@ -87,6 +115,7 @@ def setup_logging(log_file: Path | None, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
+        handler.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
     console = TqdmHandler()
     console.setFormatter(fmt)
@@ -104,272 +133,199 @@ def pick_device(name: str):
     import torch
 
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device")
+        raise ValueError("device 'cuda' asked for, but torch sees no CUDA device (use cpu)")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
 
 
-class Stop(Exception):
-    """Raised from the SIGTERM handler, so a terminated run checkpoints like a Ctrl-C."""
+class Run:
+    """A run folder while one process trains it.
 
-
-def raise_stop(signum, frame) -> None:
-    """SIGTERM handler: ``signal.signal(signal.SIGTERM, raise_stop)``."""
-    raise Stop(f"signal {signum}")
-
-
-def log_run_start(
-    log: logging.Logger,
-    *,
-    run_dir: Path,
-    device,
-    env_id: str,
-    env_kwargs: dict,
-    sizes: tuple[int, int],
-    circuit,
-    config: dict[str, Any],
-    plotter,
-    circuit_label: str = "circuit:",
-) -> None:
-    """What a run logs at its start: where, the task, the circuit's structure, the config."""
-    log.info("run %s in %s on %s", run_dir.name, run_dir, device)
-    log.info("task %s %s: input size %d, output size %d", env_id, env_kwargs, *sizes)
-    log.info("%s\n%s", circuit_label, circuit)
-    log.info("parameters: %d", sum(p.numel() for p in circuit.parameters()))
-    log.info("config: %s", json.dumps(config))
-    if plotter.connected:
-        log.info("visdom: live plots in env %r", run_dir.name)
-
-
-def open_outputs(run_dir: Path, args, resumed_at: int | None):
-    """A run's metrics file and plotter: `metrics.jsonl` (its lines after `resumed_at`, the step
-    a resumed run starts from, dropped) and a Plotter on the run's visdom env (PNG files in
-    `plots/`), from the scripts' --visdom-server, --visdom-port and --no-visdom."""
-    from memagents.plotting import Plotter
-
-    metrics = MetricsWriter(run_dir / "metrics.jsonl", truncate_after_step=resumed_at)
-    plotter = Plotter(
-        env=run_dir.name,
-        out_dir=run_dir / "plots",
-        server=args.visdom_server,
-        port=args.visdom_port,
-        enabled=not args.no_visdom,
-    )
-    return metrics, plotter
-
-
-def circuit_record(name: str, sizes: tuple[int, int], circuit) -> dict[str, Any]:
-    """The ``circuit`` entry of a checkpoint: what rebuilds it with ``build_circuit``."""
-    input_size, output_size = sizes
-    return {
-        "name": name,
-        "input_size": input_size,
-        "output_size": output_size,
-        "config": circuit.config(),
-    }
-
-
-def restore_training(checkpoint: dict, path: Path, circuit, optimizer, lr: float, **extra) -> None:
-    """Load a resumable checkpoint's circuit, optimizer (with ``lr`` applied, so a resumed run
-    may lower it) and any ``extra`` modules (name -> module with ``load_state_dict``), and the
-    RNG states.
-
-    Raises:
-        CheckpointError: the checkpoint is model-only (exported) or does not fit.
-    """
-    from memagents.checkpoint import CheckpointError, load_model_state, restore_rng_state
-
-    if checkpoint.get("optimizer") is None:
-        raise CheckpointError(
-            f"checkpoint {path}: model-only (exported), it has no optimizer state to resume; "
-            "train a new run instead"
-        )
-    load_model_state(circuit, checkpoint["model"], path)
-    try:
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        for name, module in extra.items():
-            module.load_state_dict(checkpoint[name])
-    except (ValueError, KeyError) as error:
-        message = f"checkpoint {path}: cannot restore the training state ({error})"
-        raise CheckpointError(message) from error
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    restore_rng_state(checkpoint["rng"])
-
-
-def add_run_arguments(parser, override_flags: dict[str, tuple[str, type]]) -> None:
-    """The command-line arguments every training script shares: one flag per overridable config
-    field (``{"--lr": ("lr", float), ...}``), task/circuit kwargs, the run folder, visdom."""
-    for flag, (name, kind) in override_flags.items():
-        parser.add_argument(flag, dest=name, type=kind, default=None, help=f"override {name}")
-    parser.add_argument(
-        "--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="task argument"
-    )
-    parser.add_argument(
-        "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
-    )
-    parser.add_argument(
-        "--no-stop-when-solved", action="store_true", help="train to --max-steps even when solved"
-    )
-    parser.add_argument("--run-name", help="name of the run (default: MACHINE_TIMESTAMP)")
-    parser.add_argument("--runs-dir", default="runs", help="folder of the runs (default: runs)")
-    parser.add_argument("--resume", metavar="RUN", help="continue a run (its name or folder)")
-    parser.add_argument("--no-visdom", action="store_true", help="no visdom; PNG plots only")
-    parser.add_argument("--visdom-server", default="http://localhost")
-    parser.add_argument("--visdom-port", type=int, default=8097)
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
-
-
-def run_overrides(args, override_flags: dict[str, tuple[str, type]]) -> dict[str, Any]:
-    """The config overrides that ``add_run_arguments``'s flags were given."""
-    from memagents.config import parse_kwarg
-
-    overrides = {
-        name: getattr(args, name)
-        for name, _ in override_flags.values()
-        if getattr(args, name) is not None
-    }
-    if args.env_kwarg:
-        overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
-    if args.circuit_kwarg:
-        overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
-    if args.no_stop_when_solved:
-        overrides["stop_when_solved"] = False
-    return overrides
-
-
-EXIT_CODES = {"finished": 0, "interrupted": 130, "failed": 3}
-"""A training script's exit status for each way its loop can end."""
-
-
-class TrainingLoop:
-    """The loop the training scripts share: steps with a progress bar, a log, an evaluation and a
-    checkpoint at their cadences, a stop once solved, and what ends a run early.
-
-    Ctrl-C or SIGTERM writes a checkpoint and logs how to resume (`python scripts/<script>
-    --resume <run>`); `failure` (say, a non-finite loss) writes none, so the last good one stays,
-    and goes to `on_failure`. The step's own work, what is logged, evaluated and checkpointed,
-    is the script's, through the callbacks of `run`.
+    ``Run.create`` starts a new run, ``Run.open`` an existing one (to resume); both take the
+    run's lock, so a second process on the same run gets ``RunInUseError`` naming the first.
+    ``open_outputs`` opens the metrics file and the plotter once the run's config is settled.
+    Use it as a context manager, or call ``close``.
     """
 
-    def __init__(
-        self,
-        *,
-        log: logging.Logger,
-        run_dir: Path,
-        script: str,
-        max_steps: int,
-        log_every: int,
-        eval_every: int,
-        checkpoint_every: int,
-        stop_when_solved: bool,
-        show_progress: bool,
-        elapsed_before: float = 0.0,
-    ) -> None:
-        self.log = log
-        self.run_dir = run_dir
-        self.script = script
-        self.max_steps = max_steps
-        self.log_every = log_every
-        self.eval_every = eval_every
-        self.checkpoint_every = checkpoint_every
-        self.stop_when_solved = stop_when_solved
-        self.show_progress = show_progress
-        self.elapsed_before = elapsed_before
-        self.start = time.perf_counter()
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.metrics: MetricsWriter | None = None
+        self.plotter = None
+        self._lock_handle = None
+
+    # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def for_config(cls, config, *, log, run_dir, script, show_progress, elapsed_before):
-        """The loop for a TrainConfig or an RLConfig (their max_steps, log_every, eval_every,
-        checkpoint_every and stop_when_solved)."""
-        return cls(
-            log=log,
-            run_dir=run_dir,
-            script=script,
-            max_steps=config.max_steps,
-            log_every=config.log_every,
-            eval_every=config.eval_every,
-            checkpoint_every=config.checkpoint_every,
-            stop_when_solved=config.stop_when_solved,
-            show_progress=show_progress,
-            elapsed_before=elapsed_before,
-        )
+    def create(cls, runs_dir: str | Path, name: str | None = None) -> Run:
+        """A new run ``runs_dir/name`` (default name: MACHINE-TIMESTAMP), locked.
 
-    def elapsed(self) -> float:
-        """Seconds of training in this run, earlier sessions of a resumed run included."""
-        return self.elapsed_before + time.perf_counter() - self.start
+        Raises:
+            ValueError: a bad name, or the run already has a checkpoint (resume it instead).
+            RunInUseError: another process trains it.
+        """
+        name = check_run_name(name or default_run_name())
+        run = cls(Path(runs_dir) / name)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.lock()
+        if run.checkpoint_path.exists():
+            run.close()
+            raise ValueError(
+                f"run {run.path} already has a checkpoint; resume it with --resume {name} or "
+                "pick another --run-name"
+            )
+        return run
 
-    def run(
+    @classmethod
+    def open(cls, name_or_path: str, runs_dir: str | Path = "runs") -> Run:
+        """An existing run (by name under ``runs_dir`` or by folder), locked.
+
+        Raises:
+            ValueError: no such run.
+            RunInUseError: another process trains it.
+        """
+        path = resolve_run_dir(name_or_path, runs_dir)
+        if not path.is_dir():
+            raise ValueError(f"no run {name_or_path!r} (looked for the folder {path})")
+        run = cls(path)
+        run.lock()
+        return run
+
+    def lock(self) -> None:
+        """Take the run's exclusive lock (held until ``close`` or the process ends), and remove
+        temporary checkpoint files that killed writers left."""
+        handle = (self.path / LOCK_NAME).open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunInUseError(
+                f"run {self.path} is in use by {holder}; wait for it to end or pick another "
+                "--run-name"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        self._lock_handle = handle
+        for orphan in self.checkpoint_path.parent.glob(f".{self.checkpoint_path.name}.*.tmp"):
+            orphan.unlink(missing_ok=True)
+
+    # -- files --------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT_NAME
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.path / "plots"
+
+    def write_config(self, config) -> None:
+        """``config.json``: the run's config, as resolved."""
+        text = json.dumps(config.to_dict(), indent=2) + "\n"
+        tmp = self.path / ".config.json.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.path / "config.json")
+
+    def read_config(self) -> dict[str, Any] | None:
+        """``config.json`` as a dict, or None when the run has none (or it is unreadable)."""
+        try:
+            data = json.loads((self.path / "config.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        """The run's checkpoint (``memagents.checkpoint.load_checkpoint``)."""
+        return load_checkpoint(self.checkpoint_path)
+
+    def save_checkpoint(self, payload: dict[str, Any]) -> Path:
+        """Write the checkpoint atomically; a state with a non-finite number is never written.
+
+        Raises:
+            CheckpointError: the state holds NaN or infinite values (the old file is kept).
+            OSError: the disk refused the write (the old file is kept).
+        """
+        assert_finite_state(payload, self.checkpoint_path)
+        return save_checkpoint(self.checkpoint_path, payload)
+
+    def open_outputs(
         self,
         *,
-        step: Callable[[], int],
-        train_step: Callable[[], tuple[dict[str, float], dict[str, str]]],
-        on_log: Callable[[int, dict[str, float]], None],
-        on_eval: Callable[[int], None],
-        write_checkpoint: Callable[[], None],
-        solved: Callable[[], bool],
-        failure: type[Exception],
-        on_failure: Callable[[Exception], None],
-    ) -> str:
-        """Train until max_steps (or solved); returns "finished", "interrupted" or "failed".
+        resumed_at: int | None,
+        visdom_server: str = "http://localhost",
+        visdom_port: int = 8097,
+        visdom: bool = True,
+    ) -> None:
+        """Open ``metrics.jsonl`` (dropping its lines after ``resumed_at``, the step a resumed run
+        restarts from) and a Plotter on the run's visdom env, with the recorded history
+        replotted (so curves cover every step after a resume)."""
+        from memagents.plotting import Plotter
 
-        Args:
-            step: the number of updates done so far.
-            train_step: one update; returns the values to average over the log window and the
-                progress bar's postfix.
-            on_log: (step, the window's means), every log_every steps and at the last.
-            on_eval: (step), every eval_every steps and at the last.
-            write_checkpoint: writes the checkpoint, every checkpoint_every steps, at the end,
-                and on Ctrl-C or SIGTERM.
-            solved: whether the run is solved (checked after each step's log and evaluation).
-        """
-        status = "finished"
-        window: list[dict[str, float]] = []
-        previous_handler = signal.signal(signal.SIGTERM, raise_stop)
-        progress = tqdm(
-            total=self.max_steps,
-            initial=step(),
-            desc=self.run_dir.name,
-            disable=not self.show_progress,
-            dynamic_ncols=True,
+        # A new run starts a fresh file; a resumed one drops the lines its checkpoint has not seen.
+        keep_until = -1 if resumed_at is None else resumed_at
+        self.metrics = MetricsWriter(self.path / "metrics.jsonl", truncate_after_step=keep_until)
+        self.plotter = Plotter(
+            env=self.name,
+            out_dir=self.plots_dir,
+            server=visdom_server,
+            port=visdom_port,
+            enabled=visdom,
         )
-        self.start = time.perf_counter()
-        try:
-            while step() < self.max_steps:
-                values, postfix = train_step()
-                window.append(values)
-                progress.update(1)
-                progress.set_postfix(postfix)
-                done = step()
-                if done % self.log_every == 0 or done == self.max_steps:
-                    on_log(done, {key: float(np.mean([w[key] for w in window])) for key in values})
-                    window.clear()
-                if done % self.eval_every == 0 or done == self.max_steps:
-                    on_eval(done)
-                if done % self.checkpoint_every == 0:
-                    write_checkpoint()
-                if self.stop_when_solved and solved():
-                    break
-            write_checkpoint()
-        except (KeyboardInterrupt, Stop) as reason:
-            status = "interrupted"
-            progress.close()
-            write_checkpoint()
-            self.log.warning(
-                "interrupted (%s) at step %d: checkpoint written to %s; resume with\n"
-                "    python scripts/%s --resume %s",
-                reason or "Ctrl-C",
-                step(),
-                self.run_dir / CHECKPOINT_NAME,
-                self.script,
-                self.run_dir,
-            )
-        except failure as error:
-            status = "failed"
-            progress.close()
-            on_failure(error)
-        finally:
-            signal.signal(signal.SIGTERM, previous_handler)
-            progress.close()
-        return status
+        if resumed_at is not None:
+            self.plotter.replay(read_metrics(self.path))
+
+    def record(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Write a metrics line and plot it."""
+        record = self.metrics.write(kind, **fields) if self.metrics else {"kind": kind, **fields}
+        if self.plotter is not None:
+            self.plotter.plot_metrics(record)
+        return record
+
+    def dashboard_url(self) -> str | None:
+        """The run's visdom page, when a server answered."""
+        if self.plotter is None or not self.plotter.connected:
+            return None
+        return f"{self.plotter.url}/env/{self.plotter.env}"
+
+    def close(self) -> list[Path]:
+        """Close the metrics file, write the PNG plots, release the lock. Returns the PNGs."""
+        pngs: list[Path] = []
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        if self.plotter is not None:
+            pngs = self.plotter.save_pngs()
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None
+        return pngs
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CheckpointError",
+    "MetricsWriter",
+    "Run",
+    "RunInUseError",
+    "check_run_name",
+    "default_run_name",
+    "pick_device",
+    "read_metrics",
+    "resolve_run_dir",
+    "setup_logging",
+]

@@ -12,10 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from memagents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from memagents.checkpoint import (
+    CheckpointError,
+    exported_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from memagents.evaluation import find_checkpoint
-
-KEPT = ("circuit", "model", "step", "sequences", "train_config", "metrics", "solved_at")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,14 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="a run folder or a checkpoint file")
     parser.add_argument("destination", help="the exported checkpoint file")
     args = parser.parse_args(argv)
+    destination = Path(args.destination)
+    if destination.is_dir():
+        print(
+            f"error: {destination} is a folder; give the exported file's path "
+            f"(for example {destination / 'model.pt'})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         payload = load_checkpoint(find_checkpoint(None, args.source))
-    except CheckpointError as error:
+        path = save_checkpoint(destination, exported_checkpoint(payload))
+    except (CheckpointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    exported = {key: payload[key] for key in KEPT if key in payload}
-    exported["optimizer"] = None
-    path = save_checkpoint(Path(args.destination), exported)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, step {payload['step']})")
     return 0
 

@@ -13,25 +13,42 @@ import torch
 from memagents import checkpoint as ckpt
 from memagents.checkpoint import (
     CheckpointError,
+    assert_finite_state,
     capture_rng_state,
+    exported_checkpoint,
     load_checkpoint,
     load_model_state,
     restore_rng_state,
     save_checkpoint,
+    training_checkpoint,
 )
+from memagents.circuits import build_circuit
+from memagents.config import TrainConfig
+from memagents.evaluation import load_circuit
 
 
 def payload(step: int = 3) -> dict:
     model = torch.nn.Linear(3, 2)
     return {
+        "kind": "supervised",
+        "config": {"agent": "lstm"},
         "circuit": {"name": "lstm", "input_size": 3, "output_size": 2, "config": {}},
         "model": model.state_dict(),
         "optimizer": None,
         "step": step,
         "sequences": 16 * step,
-        "train_config": {"agent": "lstm"},
         "rng": capture_rng_state(),
     }
+
+
+def tiny_training_checkpoint() -> dict:
+    circuit = build_circuit("lstm", 3, 2, hidden_size=4, num_layers=1)
+    optimizer = torch.optim.Adam(circuit.parameters())
+    config = TrainConfig(agent="lstm", circuit_kwargs=dict(hidden_size=4, num_layers=1))
+    return training_checkpoint(
+        kind="supervised", config=config.to_dict(), circuit=circuit, optimizer=optimizer,
+        step=7, sequences=112,
+    )  # fmt: skip
 
 
 def test_round_trip(tmp_path):
@@ -114,9 +131,83 @@ def test_not_a_memagents_checkpoint(tmp_path):
     torch.save({"format": ckpt.FORMAT, "version": 99}, path)
     with pytest.raises(CheckpointError, match=r"format version 99"):
         load_checkpoint(path)
-    torch.save({"format": ckpt.FORMAT, "version": 1, "model": {}}, path)
+    torch.save({"format": ckpt.FORMAT, "version": 2, "model": {}}, path)
     with pytest.raises(CheckpointError, match=r"missing entries"):
         load_checkpoint(path)
+
+
+def test_the_training_layout_round_trips_and_exports_model_only(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", tiny_training_checkpoint())
+    loaded = load_checkpoint(path)
+    assert (loaded["kind"], loaded["step"], loaded["sequences"]) == ("supervised", 7, 112)
+    assert loaded["circuit"]["config"] == {"hidden_size": 4, "num_layers": 1, "clip_value": 20.0}
+    assert loaded["optimizer"] is not None and loaded["extra"] == {}
+    exported = exported_checkpoint(loaded)
+    assert exported["optimizer"] is None and "rng" not in exported
+    small = save_checkpoint(tmp_path / "small.pt", exported)
+    assert load_circuit(small).circuit.settings.hidden_size == 4
+
+
+def test_a_version_1_checkpoint_loads_in_the_version_2_layout(tmp_path):
+    old = tiny_training_checkpoint()
+    old["train_config"] = old.pop("config")
+    del old["kind"], old["extra"]
+    old["version"] = 1
+    path = tmp_path / "v1.pt"
+    torch.save(old, path)
+    loaded = load_checkpoint(path)
+    assert loaded["version"] == 2 and loaded["kind"] == "supervised"
+    assert loaded["config"]["agent"] == "lstm" and "train_config" not in loaded
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: p.pop("rng"), "no complete RNG state"),
+        (lambda p: p.update(step="3"), "step and sequences must be integers"),
+        (lambda p: p.update(step=-1), "step and sequences must be integers"),
+        (lambda p: p.update(kind="other"), "kind must be one of"),
+        (lambda p: p.update(circuit={"name": "lstm"}), "circuit record"),
+        (lambda p: p.update(elapsed_s=float("nan")), "elapsed_s must be a finite number"),
+    ],
+)
+def test_crafted_but_safe_checkpoints_give_a_clear_error(tmp_path, change, message):
+    crafted = tiny_training_checkpoint()
+    change(crafted)
+    path = tmp_path / "crafted.pt"
+    torch.save(crafted, path)
+    with pytest.raises(CheckpointError, match=rf"crafted\.pt: .*{message}"):
+        load_checkpoint(path)
+
+
+def test_a_circuit_too_big_to_build_is_refused_before_allocating(tmp_path):
+    crafted = tiny_training_checkpoint()
+    crafted["circuit"] = {
+        "name": "ntm", "input_size": 3, "output_size": 2, "config": {"memory_size": 10**9}
+    }  # fmt: skip
+    path = tmp_path / "huge.pt"
+    torch.save(crafted, path)
+    with pytest.raises(CheckpointError, match=r"huge\.pt: cannot rebuild .*memory_size must be"):
+        load_circuit(path)
+
+
+def test_non_finite_state_is_never_written(tmp_path):
+    state = tiny_training_checkpoint()
+    path = save_checkpoint(tmp_path / "last.pt", state)
+    before = path.read_bytes()
+    state["model"]["output.weight"][0, 0] = float("nan")
+    with pytest.raises(CheckpointError, match="the model state holds NaN"):
+        assert_finite_state(state, path)
+    assert path.read_bytes() == before
+
+
+def test_checkpoints_honour_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "last.pt", payload())
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_mismatched_weights_name_the_file(tmp_path):

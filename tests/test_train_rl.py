@@ -3,6 +3,7 @@ end on tiny budgets (run folder, metrics, plots, checkpoint that scripts/test.py
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -16,8 +17,10 @@ import torch
 from memagents.agent import env_sizes, make_envs
 from memagents.checkpoint import load_checkpoint
 from memagents.circuits import build_circuit
+from memagents.config import DNCConfig
 from memagents.evaluation import load_circuit
 from memagents.rl import (
+    DEFAULT_RL_CONFIG,
     PolicyGradientAgent,
     RLConfig,
     StepBaseline,
@@ -125,13 +128,17 @@ def test_advantages_are_normalised_over_the_episode_steps_only():
 
 def test_the_policy_learns_a_tiny_copy_task():
     """An LSTM policy, 150 updates of 16 episodes (about 7 s): from chance to near perfect."""
-    config = RLConfig(
-        agent="lstm", env_kwargs=TINY_TASK, circuit_kwargs=dict(hidden_size=16), batch_size=16
+    config = dataclasses.replace(
+        DEFAULT_RL_CONFIG,
+        agent="lstm",
+        env_kwargs=TINY_TASK,
+        circuit_kwargs=dict(hidden_size=16),
+        batch_size=16,
     )
     torch.manual_seed(0)
-    envs = make_envs(config.env_id, config.batch_size, config.full_env_kwargs)
+    envs = make_envs(config.env_id, config.batch_size, config.task_kwargs)
     circuit = build_circuit("lstm", *env_sizes(envs), **config.full_circuit_kwargs)
-    eval_envs = make_envs(config.env_id, 64, config.full_env_kwargs)
+    eval_envs = make_envs(config.env_id, 64, config.task_kwargs)
     before = evaluate_policy(circuit, eval_envs, 64, seed=1, greedy=False)
     agent = PolicyGradientAgent(circuit, envs, config)
     for _ in range(150):
@@ -142,7 +149,7 @@ def test_the_policy_learns_a_tiny_copy_task():
     assert agent.episodes == 150 * 16
 
 
-def test_config_checks_and_the_supervised_view():
+def test_config_checks_and_the_circuit_it_describes():
     with pytest.raises(ValueError, match="reward_mode must be one of"):
         RLConfig(reward_mode="none")
     with pytest.raises(ValueError, match="not in env_kwargs"):
@@ -151,10 +158,14 @@ def test_config_checks_and_the_supervised_view():
         RLConfig(ppo_epochs=0)
     config = RLConfig(agent="dnc", reward_mode="sparse", circuit_kwargs=dict(num_reads=1))
     assert RLConfig.from_dict(config.to_dict()) == config
-    train_config = config.to_train_config()
-    assert train_config.env_kwargs["reward_mode"] == "sparse"
-    assert train_config.circuit_kwargs["num_reads"] == 1
-    assert train_config.circuit_kwargs["memory_size"] == 16
+    assert config.task_kwargs["reward_mode"] == "sparse"
+    assert config.circuit == DNCConfig(memory_size=16, word_size=8, controller_size=64, num_reads=1)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        RLConfig(lr=float("inf"))
+    with pytest.raises(ValueError, match="unknown dnc setting"):
+        RLConfig(agent="dnc", circuit_kwargs=dict(bogus=1))
+    with pytest.raises(TypeError, match="read-only"):
+        DEFAULT_RL_CONFIG.env_kwargs["bits"] = 3
 
 
 # scripts/train_rl.py
@@ -196,14 +207,16 @@ def test_train_rl_writes_a_run_folder_and_resumes_bit_for_bit(tmp_path):
     assert [line["episodes"] for line in eval_lines] == [20, 40]
     assert all(0 <= line["episode_return"] <= 1 for line in train_lines + eval_lines)
     assert {p.name for p in (run_dir / "plots").glob("*.png")} == {"return.png", "bit_errors.png"}
-    assert "summary: finished after 10 updates, 40 episodes" in (run_dir / "train.log").read_text()
+    assert "summary: finished after 10 steps, 40 episodes" in (run_dir / "train.log").read_text()
 
     straight = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     resumed = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
     assert straight["step"] == resumed["step"] == 10
     for name, tensor in straight["model"].items():
         torch.testing.assert_close(resumed["model"][name], tensor, atol=0, rtol=0)
-    torch.testing.assert_close(resumed["baseline"]["average"], straight["baseline"]["average"])
+    torch.testing.assert_close(
+        resumed["extra"]["baseline"]["average"], straight["extra"]["baseline"]["average"]
+    )
     split_lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
 
     def untimed(line: dict) -> dict:
@@ -212,7 +225,7 @@ def test_train_rl_writes_a_run_folder_and_resumes_bit_for_bit(tmp_path):
     assert [untimed(json.loads(line)) for line in split_lines] == [untimed(x) for x in lines]
 
     loaded = load_circuit(run_dir / "checkpoints" / "last.pt")  # what scripts/test.py uses
-    assert loaded.circuit.name == "lstm" and loaded.config.env_kwargs["reward_mode"] == "bit"
+    assert loaded.circuit.name == "lstm" and loaded.config.reward_mode == "bit"
 
 
 def test_train_rl_stops_when_solved(tmp_path):
