@@ -322,3 +322,25 @@ def _requests(performance_log: list[dict]) -> dict[str, int | None]:
         elif message["method"] == "Network.responseReceived":
             seen[params["response"]["url"]] = params["response"]["status"]
     return seen
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_readme_picture_script_draws_every_test_window(visdom_assets, tmp_path):
+    chrome(tmp_path / "probe").quit()  # skip (or fail in CI) without Chromium
+    out = tmp_path / "visdom_test_mode.png"
+    result = subprocess.run(
+        [sys.executable, "scripts/visdom_screenshot.py", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "6 windows of env ntm-copy-test" in result.stdout
+    from matplotlib.image import imread
+
+    image = (imread(out)[..., :3] * 255).round()
+    assert image.shape[1] == 1280 and image.shape[0] > 700
+    viridis_high = np.abs(image - np.array([253, 231, 37])).max(axis=-1) <= 3
+    assert viridis_high.sum() > 1000  # the heatmaps are drawn
