@@ -324,10 +324,62 @@ def test_tiny_memory_circuits_fit_a_copy_batch(name, kwargs):
     assert loss < 0.35
 
 
+def _recording_backend(graphs: list[str]):
+    """An AOTAutograd backend (no code generation, so quick) that keeps the graphs' code."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    def record(graph_module, _):
+        graphs.append(graph_module.code)
+        return make_boxed_func(graph_module.forward)
+
+    return aot_autograd(fw_compiler=record, bw_compiler=record)
+
+
+def _eager_and_compiled(eager, compiled, x):
+    results = []
+    for circuit, run in ((eager, eager.unroll), compiled):
+        logits, _ = run(x)
+        logits.square().sum().backward()
+        results.append((logits, [p.grad for p in circuit.parameters()]))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    for compiled_grad, eager_grad in zip(results[1][1], results[0][1], strict=True):
+        torch.testing.assert_close(compiled_grad, eager_grad)
+
+
+@pytest.mark.parametrize("name", ["ntm", "dnc"])
+def test_compiled_step_runs_the_fused_kernel_with_no_graph_break(name):
+    """`compile_step()` traces the whole step (fullgraph: no graph break); on CPU its graphs
+    call the same C kernels as eager (the registered ops), with the eager logits and gradients."""
+    from memagents.kernels import build
+
+    if build.load_library() is None:
+        pytest.skip("the fused C kernels could not be built")
+    torch._dynamo.reset()
+    graphs: list[str] = []
+    eager = tiny(name, dtype=torch.float32, **TINY[name])
+    compiled = tiny(name, dtype=torch.float32, **TINY[name])
+    compiled.compile_step(backend=_recording_backend(graphs))
+    _eager_and_compiled(eager, (compiled, compiled.unroll), inputs(3, 4, torch.float32))
+    assert any(f"memagents.{name}_access_fused.default" in graph for graph in graphs)
+    assert any(f"memagents.{name}_access_fused_backward.default" in graph for graph in graphs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ntm", "dnc"])
+def test_compiled_unroll_equals_eager(name):
+    """torch.compile(fullgraph=True, inductor) of a whole unroll: eager logits and gradients."""
+    torch._dynamo.reset()
+    eager = tiny(name, dtype=torch.float32, **TINY[name])
+    compiled = tiny(name, dtype=torch.float32, **TINY[name])
+    run = torch.compile(compiled.unroll, fullgraph=True, dynamic=False)
+    _eager_and_compiled(eager, (compiled, run), inputs(3, 4, torch.float32))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ntm", "dnc"])
 def test_compiled_step_equals_eager(name):
-    """`compile_step()` (torch.compile of the access step) gives the eager logits and gradients."""
+    """`compile_step()` (inductor) gives the eager logits and gradients."""
     eager = tiny(name, dtype=torch.float32, **TINY[name])
     compiled = tiny(name, dtype=torch.float32, **TINY[name]).compile_step()
     x = inputs(3, 4, torch.float32)

@@ -33,9 +33,9 @@ STATE = ("prev_memory", "prev_read_weights", "prev_write_weights", "prev_usage",
          "prev_precedence")  # fmt: skip
 
 
-def saved_size(dtype: torch.dtype, N: int, W: int, R: int) -> int:
-    """Per batch element size of the forward's `saved` buffer."""
-    return kernel("dnc_access_saved_size", dtype)(N, W, R)
+def saved_size(N: int, W: int, R: int) -> int:
+    """Per batch element size (in numbers, whatever the dtype) of the forward's `saved` buffer."""
+    return kernel("dnc_access_saved_size", torch.float64)(N, W, R)
 
 
 def _state_shapes(entry: str, interface: Tensor, state: dict[str, Tensor], offsets):
@@ -91,7 +91,7 @@ def forward(
         memory.new_empty(B, 1, N),  # precedence
         memory.new_empty(B, N, W),  # memory
     )
-    saved = memory.new_empty(B, saved_size(memory.dtype, N, W, R))
+    saved = memory.new_empty(B, saved_size(N, W, R))
     kernel("dnc_access_forward", memory.dtype)(
         B, N, W, R, layout_pointer(offsets), *pointers(interface, *state.values()),
         *pointers(*outputs, saved),
@@ -152,7 +152,7 @@ def backward(
         "write_weights": (B, 1, N),
         "link": (B, 1, N, N),
         "memory": (B, N, W),
-        "saved": (B, saved_size(prev_memory.dtype, N, W, R)),
+        "saved": (B, saved_size(N, W, R)),
         "grad_reads": (B, R, W),
         "grad_read_weights": (B, R, N),
         "grad_write_weights": (B, 1, N),

@@ -29,9 +29,9 @@ from memagents.kernels.layout import ntm_layout, plan
 __all__ = ["backward", "forward", "saved_size"]
 
 
-def saved_size(dtype: torch.dtype, N: int, W: int, R: int, H: int, shift_range: int) -> int:
-    """Per batch element size of the forward's `saved` buffer."""
-    return kernel("ntm_access_saved_size", dtype)(N, W, R, H, 2 * shift_range + 1)
+def saved_size(N: int, W: int, R: int, H: int, shift_range: int) -> int:
+    """Per batch element size (in numbers, whatever the dtype) of the forward's `saved` buffer."""
+    return kernel("ntm_access_saved_size", torch.float64)(N, W, R, H, 2 * shift_range + 1)
 
 
 def _dims(entry: str, interface, prev_memory, prev_read, prev_write, shift_range, offsets):
@@ -82,7 +82,7 @@ def forward(
     read_weights = memory.new_empty(B, R, N)
     write_weights = memory.new_empty(B, H, N)
     new_memory = memory.new_empty(B, N, W)
-    saved = memory.new_empty(B, saved_size(memory.dtype, N, W, R, H, shift_range))
+    saved = memory.new_empty(B, saved_size(N, W, R, H, shift_range))
     kernel("ntm_access_forward", memory.dtype)(
         B, N, W, R, H, 2 * shift_range + 1, layout_pointer(offsets),
         *pointers(interface, memory, prev_read_weights, prev_write_weights),
@@ -111,7 +111,7 @@ def backward(
         entry, interface, prev_memory, prev_read_weights, prev_write_weights, shift_range, offsets
     )
     shapes |= {
-        "saved": (B, saved_size(prev_memory.dtype, N, W, R, H, shift_range)),
+        "saved": (B, saved_size(N, W, R, H, shift_range)),
         "grad_reads": (B, R, W),
         "grad_read_weights": (B, R, N),
         "grad_write_weights": (B, H, N),

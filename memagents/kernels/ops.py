@@ -74,6 +74,16 @@ _LIBRARY.define(
 )
 
 
+@torch.compiler.assume_constant_result
+def _ntm_offsets(num_reads: int, num_writes: int, word_size: int, shift_range: int) -> list[int]:
+    return list(ntm_layout(num_reads, num_writes, word_size, shift_range).offsets)
+
+
+@torch.compiler.assume_constant_result
+def _dnc_offsets(num_reads: int, num_writes: int, word_size: int) -> list[int]:
+    return list(dnc_layout(num_reads, num_writes, word_size).offsets)
+
+
 def _contiguous(*tensors: Tensor) -> list[Tensor]:
     return [t.contiguous() for t in tensors]
 
@@ -108,7 +118,7 @@ def _vjp_on_torch_ops(
 def _ntm_fused_fake(interface, prev_memory, prev_read, prev_write, shift_range, offsets):
     B, N, W = prev_memory.shape
     R, H = prev_read.shape[1], prev_write.shape[1]
-    saved = ntm.saved_size(prev_memory.dtype, N, W, R, H, shift_range)
+    saved = ntm.saved_size(N, W, R, H, shift_range)
     new = prev_memory.new_empty
     return new(B, R, W), new(B, R, N), new(B, H, N), new(B, N, W), new(B, saved)
 
@@ -183,7 +193,7 @@ def ntm_access(
     if offsets is None:
         W = prev_memory.shape[-1]
         R, H = prev_read_weights.shape[1], prev_write_weights.shape[1]
-        offsets = ntm_layout(R, H, W, shift_range).offsets
+        offsets = _ntm_offsets(R, H, W, shift_range)
     return torch.ops.memagents.ntm_access(
         interface, prev_memory, prev_read_weights, prev_write_weights, shift_range, list(offsets)
     )
@@ -198,7 +208,7 @@ def _dnc_fused_fake(
     B, N, W = prev_memory.shape
     R = prev_read.shape[1]
     new = prev_memory.new_empty
-    saved = dnc.saved_size(prev_memory.dtype, N, W, R)
+    saved = dnc.saved_size(N, W, R)
     return (
         new(B, R, W), new(B, R, N), new(B, 1, N), new(B, N), new(B, 1, N, N), new(B, 1, N),
         new(B, N, W), new(B, saved),
@@ -297,7 +307,7 @@ def dnc_access(
     if offsets is None:
         W = prev_memory.shape[-1]
         R, H = prev_read_weights.shape[1], prev_write_weights.shape[1]
-        offsets = dnc_layout(R, H, W).offsets
+        offsets = _dnc_offsets(R, H, W)
     return torch.ops.memagents.dnc_access(
         interface, prev_memory, prev_read_weights, prev_write_weights, prev_usage, prev_link,
         prev_precedence, list(offsets),
