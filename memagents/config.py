@@ -109,9 +109,9 @@ class NTMConfig:
     """Output logits are clipped to +-clip_value."""
 
     def __post_init__(self) -> None:
+        half = self.memory_size // 2 if _is_int(self.memory_size) else 0
         check_fields(_memory_checks(self) + [
-            ("shift_range", _is_int(self.shift_range)
-             and 0 <= self.shift_range <= max(self.memory_size // 2, 0), "an integer in 0..N // 2"),
+            ("shift_range", _int_in(self.shift_range, 0, half), "an integer in 0..N // 2"),
         ], self)  # fmt: skip
 
 

@@ -164,7 +164,7 @@ class Run:
             ValueError: a bad name, or the run already has a checkpoint (resume it instead).
             RunInUseError: another process trains it.
         """
-        name = check_run_name(name or default_run_name())
+        name = check_run_name(default_run_name() if name is None else name)
         run = cls(Path(runs_dir) / name)
         run.path.mkdir(parents=True, exist_ok=True)
         run.lock()

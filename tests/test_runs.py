@@ -1,92 +1,117 @@
-"""memagents.runs.TrainingLoop, the loop both training scripts share: its cadences, its stop when
-solved, and what Ctrl-C and a failure do. (The scripts' own tests run it end to end, SIGTERM and
-SIGKILL included.)"""
+"""memagents.runs.Run: names, the lock, what killed writers leave, metrics on resume, plots."""
 
 from __future__ import annotations
 
-import logging
+import json
+import os
 
 import pytest
 
-from memagents.runs import EXIT_CODES, TrainingLoop
+from memagents.checkpoint import CheckpointError
+from memagents.runs import (
+    Run,
+    RunInUseError,
+    check_run_name,
+    default_run_name,
+    read_metrics,
+)
 
 
-class Boom(Exception):
-    pass
+@pytest.mark.parametrize("name", ["../../x", "a/b", ".hidden", "", "a b", "x" * 129, "..", "/abs"])
+def test_run_names_that_would_leave_the_runs_folder_are_refused(tmp_path, name):
+    with pytest.raises(ValueError, match="use letters, digits"):
+        check_run_name(name)
+    with pytest.raises(ValueError, match="use letters, digits"):
+        Run.create(tmp_path, name)
+    assert list(tmp_path.iterdir()) == []
 
 
-def make_loop(tmp_path, **kwargs) -> TrainingLoop:
-    options = dict(
-        log=logging.getLogger("test"),
-        run_dir=tmp_path / "run",
-        script="train.py",
-        max_steps=7,
-        log_every=3,
-        eval_every=5,
-        checkpoint_every=4,
-        stop_when_solved=True,
-        show_progress=False,
-    )
-    return TrainingLoop(**(options | kwargs))
+def test_the_default_name_makes_no_visdom_group():
+    name = default_run_name()
+    assert "_" not in name and check_run_name(name) == name
 
 
-def run(loop: TrainingLoop, *, solve_at=None, raise_at=None, error=KeyboardInterrupt):
-    done, events = [0], []
-
-    def train_step():
-        if done[0] + 1 == raise_at:
-            raise error("stop here")
-        done[0] += 1
-        return {"loss": float(done[0])}, {}
-
-    status = loop.run(
-        step=lambda: done[0],
-        train_step=train_step,
-        on_log=lambda step, means: events.append(("log", step, means["loss"])),
-        on_eval=lambda step: events.append(("eval", step)),
-        write_checkpoint=lambda: events.append(("checkpoint", done[0])),
-        solved=lambda: solve_at is not None and done[0] >= solve_at,
-        failure=Boom,
-        on_failure=lambda e: events.append(("failure", str(e))),
-    )
-    return status, events
+def test_a_second_process_on_the_same_run_is_refused_with_the_holder_named(tmp_path):
+    # flock conflicts between open file descriptions, so a second open in this process is a
+    # second holder as far as the lock is concerned.
+    first = Run.create(tmp_path, "shared")
+    with pytest.raises(RunInUseError, match=rf"in use by process {os.getpid()}"):
+        Run.create(tmp_path, "shared")
+    with pytest.raises(RunInUseError, match="in use by process"):
+        Run.open("shared", tmp_path)
+    first.close()
+    with Run.open("shared", tmp_path) as again:  # released on close
+        assert again.path == tmp_path / "shared"
 
 
-def test_cadences_and_the_window_means(tmp_path):
-    status, events = run(make_loop(tmp_path))
-    assert status == "finished"
-    assert events == [
-        ("log", 3, 2.0),  # the mean of steps 1..3
-        ("checkpoint", 4),
-        ("eval", 5),
-        ("log", 6, 5.0),
-        ("log", 7, 7.0),  # the last step logs and evaluates whatever the cadence
-        ("eval", 7),
-        ("checkpoint", 7),  # and the end writes a checkpoint
-    ]
+def test_orphan_temporary_checkpoints_are_removed_when_the_run_is_opened(tmp_path):
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    orphan = folder / ".last.pt.abc123.tmp"
+    orphan.write_bytes(b"half a checkpoint from a killed writer")
+    other = folder / "keep.txt"
+    other.write_text("not ours")
+    with Run.open("run", tmp_path):
+        assert not orphan.exists() and other.exists()
 
 
-def test_stops_when_solved_unless_told_not_to(tmp_path):
-    assert run(make_loop(tmp_path), solve_at=5)[1][-1] == ("checkpoint", 5)
-    status, events = run(make_loop(tmp_path, stop_when_solved=False), solve_at=5)
-    assert status == "finished" and events[-1] == ("checkpoint", 7)
+def test_a_new_run_refuses_a_folder_with_a_checkpoint(tmp_path):
+    (tmp_path / "taken" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "taken" / "checkpoints" / "last.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="already has a checkpoint; resume it with --resume taken"):
+        Run.create(tmp_path, "taken")
 
 
-def test_ctrl_c_checkpoints_and_says_how_to_resume(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING):
-        status, events = run(make_loop(tmp_path), raise_at=6)
-    assert status == "interrupted" and EXIT_CODES[status] == 130
-    assert events[-1] == ("checkpoint", 5)
-    assert "python scripts/train.py --resume" in caplog.text
+def test_metrics_start_fresh_for_a_new_run_and_drop_replayed_steps_on_resume(tmp_path):
+    with Run.create(tmp_path, "m") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        for step in (10, 20, 30):
+            run.record("train", step=step, sequences=step * 4, loss_bits=1.0, bit_errors=0.5)
+    with Run.open("m", tmp_path) as run:
+        run.open_outputs(resumed_at=20, visdom=False)  # the checkpoint was at step 20
+        run.record("train", step=30, sequences=120, loss_bits=0.5, bit_errors=0.25)
+    rows = read_metrics(tmp_path / "m")
+    assert [(row["step"], row["loss_bits"]) for row in rows] == [(10, 1.0), (20, 1.0), (30, 0.5)]
+    with Run.open("m", tmp_path) as run:
+        run.open_outputs(resumed_at=None, visdom=False)  # a fresh start of the same folder
+    assert read_metrics(tmp_path / "m") == []
 
 
-def test_a_failure_keeps_the_last_checkpoint_as_it_is(tmp_path):
-    status, events = run(make_loop(tmp_path), raise_at=6, error=Boom)
-    assert status == "failed" and EXIT_CODES[status] == 3
-    # no checkpoint after the failure: the one of step 4 stays the last
-    assert events == [("log", 3, 2.0), ("checkpoint", 4), ("eval", 5), ("failure", "stop here")]
+def test_curves_after_a_resume_cover_every_recorded_step(tmp_path):
+    with Run.create(tmp_path, "c") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        for step in (5, 10):
+            run.record("train", step=step, sequences=step, loss_bits=2.0, bit_errors=1.0)
+    with Run.open("c", tmp_path) as run:
+        run.open_outputs(resumed_at=10, visdom=False)
+        run.record("train", step=15, sequences=15, loss_bits=1.0, bit_errors=0.5)
+        xs, ys = run.plotter._curves["loss"].series["train"]
+    assert (list(xs), list(ys)) == ([5, 10, 15], [2.0, 2.0, 1.0])
+    assert (tmp_path / "c" / "plots" / "loss.png").is_file()
 
 
-def test_other_errors_propagate(tmp_path):
-    with pytest.raises(ValueError):
-        run(make_loop(tmp_path), raise_at=2, error=ValueError)
+def test_config_is_written_atomically_and_read_back(tmp_path):
+    class Config:
+        def to_dict(self):
+            return {"agent": "dnc", "lr": 0.001}
+
+    with Run.create(tmp_path, "cfg") as run:
+        run.write_config(Config())
+        assert run.read_config() == {"agent": "dnc", "lr": 0.001}
+    assert json.loads((tmp_path / "cfg" / "config.json").read_text())["agent"] == "dnc"
+    assert not list((tmp_path / "cfg").glob(".config*"))
+
+
+def test_a_non_finite_state_is_not_written_over_the_last_checkpoint(tmp_path):
+    import torch
+
+    with Run.create(tmp_path, "nan") as run:
+        good = {"kind": "supervised", "config": {}, "step": 1, "optimizer": None,
+                "circuit": {"name": "lstm", "input_size": 1, "output_size": 1, "config": {}},
+                "model": {"w": torch.ones(2)}}  # fmt: skip
+        run.save_checkpoint(good)
+        before = run.checkpoint_path.read_bytes()
+        bad = dict(good, step=2, model={"w": torch.tensor([1.0, float("inf")])})
+        with pytest.raises(CheckpointError, match="holds NaN or infinite"):
+            run.save_checkpoint(bad)
+        assert run.checkpoint_path.read_bytes() == before

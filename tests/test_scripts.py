@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from memagents.checkpoint import load_checkpoint, save_checkpoint
@@ -179,11 +180,11 @@ def test_sigterm_checkpoints_and_says_how_to_resume(tmp_path):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert "interrupted" in stderr and f"--resume {tmp_path / 'term'}" in stderr
+    assert "interrupted (SIGTERM)" in stderr and f"--resume {tmp_path / 'term'}" in stderr
     assert load_checkpoint(tmp_path / "term" / "checkpoints" / "last.pt")["step"] >= 50
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, caplog):
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     from memagents import agent as agent_module
 
     train = load_script("train")
@@ -205,62 +206,146 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     assert f"--resume {tmp_path / 'nan'} --lr 0.0001" in text  # a tenth of the preset's lr
 
 
-def test_bad_input_gives_a_clear_error(tmp_path):
-    result = run_script("train.py", "--preset", "nope", check=False)
-    assert result.returncode == 2 and "unknown preset 'nope'" in result.stderr
-    result = run_script("train.py", "--agent", "ntm", "--preset", "dnc-repeat-copy", check=False)
-    assert result.returncode == 2 and "trains agent 'dnc', not 'ntm'" in result.stderr
-    result = run_script("train.py", "--agent", "dnc", "--batch-size", "0", check=False)
-    assert result.returncode == 2 and "batch_size must be >= 1" in result.stderr
-    result = run_script(
-        "train.py", *TINY, "--env-kwarg", "bits=0", "--runs-dir", str(tmp_path), check=False
-    )
-    assert result.returncode == 2 and "bits" in result.stderr
+def tiny_run(tmp_path, name: str, *extra: str) -> Path:
+    """A finished tiny run (20 steps) in-process; returns its folder."""
+    train = load_script("train")
+    code = train.main([*TINY, "--max-steps", "20", "--eval-every", "1000", "--checkpoint-every",
+                       "1000", "--run-name", name, "--runs-dir", str(tmp_path), "--env-kwarg",
+                       "max_repeats=3", *extra])  # fmt: skip
+    assert code == 0
+    return tmp_path / name
 
+
+BAD_TRAIN_INPUT = [
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--agent", "ntm", "--preset", "dnc-repeat-copy"], "trains agent 'dnc', not 'ntm'"),
+    (["--agent", "dnc", "--batch-size", "0"], "batch_size must be an integer in 1..65536"),
+    (["--agent", "dnc", "--lr", "inf"], "lr must be a finite number > 0"),
+    (["--agent", "dnc", "--lr", "nan"], "lr must be a finite number > 0"),
+    (["--agent", "dnc", "--clip-grad", "inf"], "clip_grad must be a finite number >= 0"),
+    (["--agent", "dnc", "--env-kwarg", "max_length5"], "expected KEY=VALUE, got 'max_length5'"),
+    (["--agent", "dnc", "--circuit-kwarg", "bogus=1"], "unknown dnc setting(s) ['bogus']"),
+    (["--agent", "dnc", "--circuit-kwarg", "memory_size=0"], "memory_size must be an integer"),
+    (["--agent", "ntm", "--circuit-kwarg", "memory_size=10**9"], "memory_size must be"),
+    (["--agent", "ntm", "--circuit-kwarg", "memory_size=1000000000"], "memory_size must be"),
+    (["--agent", "dnc", "--device", "tpu"], "device must be one of"),
+    (["--agent", "dnc", "--run-name", "../../x"], "use letters, digits"),
+    (["--agent", "dnc", "--env-kwarg", "bits=0"], "cannot make env 'memtasks/RepeatCopy-v0'"),
+    (["--agent", "dnc", "--env", "memtasks/Nope-v0"], "cannot make env 'memtasks/Nope-v0'"),
+    (["--resume", "nothing"], "cannot resume: no run 'nothing'"),
+]
+if not torch.cuda.is_available():
+    BAD_TRAIN_INPUT.append((["--agent", "dnc", "--device", "cuda"], "torch sees no CUDA device"))
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_TRAIN_INPUT, ids=lambda x: str(x)[:40])
+def test_bad_training_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    code = load_script("train").main([*argv, "--runs-dir", str(tmp_path), "--no-visdom"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err
+    assert not list(tmp_path.glob("*/config.json"))  # nothing written for a refused start
+
+
+def test_bad_resumes_are_refused_before_anything_is_written(tmp_path, capsys):
+    train = load_script("train")
+    run_dir = tiny_run(tmp_path, "r")
+    config_before = (run_dir / "config.json").read_text()
+    runs = ["--runs-dir", str(tmp_path)]
+    for argv, message in [
+        (["--resume", "r", "--lr", "-1"], "lr must be a finite number > 0"),
+        (["--resume", "r", "--agent", "ntm"], "--agent and --preset cannot be given with --resume"),
+        (["--resume", "r", "--preset", "dnc-copy"], "cannot be given with --resume"),
+        (["--resume", "r", "--circuit-kwarg", "memory_size=16"], "circuit of a run cannot change"),
+        (["--resume", "r", "--env", "memtasks/Copy-v0"], "env_id cannot change on resume"),
+    ]:
+        assert train.main([*argv, *runs]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+        assert (run_dir / "config.json").read_text() == config_before
+
+    # An NTM checkpoint dropped into the DNC run's folder: the files disagree, refused.
+    ntm_dir = tiny_run(tmp_path, "ntm", "--circuit-kwarg", "num_reads=1")
+    (ntm_dir / "config.json").write_text(config_before)
+    assert train.main(["--resume", "ntm", *runs]) == 2
+    assert "refusing to resume a run whose files disagree" in capsys.readouterr().err
+    assert (ntm_dir / "config.json").read_text() == config_before
+
+
+def test_resume_merges_task_kwargs_and_keeps_the_rest(tmp_path):
+    run_dir = tiny_run(tmp_path, "merge")
+    train = load_script("train")
+    code = train.main(["--resume", "merge", "--runs-dir", str(tmp_path), "--env-kwarg",
+                       "max_length=3", "--max-steps", "25", "--no-visdom"])  # fmt: skip
+    assert code == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["env_kwargs"]["max_length"] == 3
+    assert config["env_kwargs"]["max_repeats"] == 3  # kept, not reset to the preset's 2
+    assert config["circuit_kwargs"]["memory_size"] == 8
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 25
+
+
+def test_unusable_checkpoints_are_one_line_errors(tmp_path, capsys):
     corrupt = tmp_path / "corrupt" / "checkpoints" / "last.pt"
     corrupt.parent.mkdir(parents=True)
     (tmp_path / "corrupt" / "config.json").write_text("{}")
     corrupt.write_bytes(b"not a checkpoint at all")
-    result = run_script("train.py", "--resume", "corrupt", "--runs-dir", str(tmp_path), check=False)
-    assert result.returncode == 2 and f"checkpoint {corrupt}" in result.stderr
-    result = run_script("test.py", "--checkpoint", str(corrupt), check=False)
-    assert result.returncode == 2 and f"checkpoint {corrupt}" in result.stderr
+    assert load_script("train").main(["--resume", "corrupt", "--runs-dir", str(tmp_path)]) == 2
+    assert f"checkpoint {corrupt}" in capsys.readouterr().err
+    assert load_script("test").main(["--checkpoint", str(corrupt), "--no-visdom"]) == 2
+    assert f"checkpoint {corrupt}" in capsys.readouterr().err
 
     # A well-formed checkpoint whose weights do not fit the circuit it names.
     mismatched = tmp_path / "mismatched.pt"
     save_checkpoint(
         mismatched,
         {
+            "kind": "supervised",
+            "config": {"agent": "lstm", "env_id": "memtasks/Copy-v0"},
             "circuit": {"name": "lstm", "input_size": 3, "output_size": 2, "config": {}},
             "model": {"output.weight": torch.zeros(1, 1)},
             "step": 1,
-            "train_config": {"agent": "lstm", "env_id": "memtasks/Copy-v0"},
         },
     )
-    result = run_script("test.py", "--checkpoint", str(mismatched), check=False)
-    assert result.returncode == 2
-    assert f"checkpoint {mismatched}: its weights do not match" in result.stderr
+    assert load_script("test").main(["--checkpoint", str(mismatched), "--no-visdom"]) == 2
+    assert f"checkpoint {mismatched}: its weights do not match" in capsys.readouterr().err
 
 
-def test_sweep_tabulates_each_run(tmp_path):
-    tiny = " ".join(
-        ["--circuit-kwarg memory_size=8 --circuit-kwarg word_size=4",
-         "--circuit-kwarg controller_size=16 --batch-size 4 --eval-sequences 8",
-         "--solved-sequences 8 --max-steps 6"]
-    )  # fmt: skip
-    result = run_script(
-        "sweep.py", "--preset", "dnc-repeat-copy", "--config", f"{tiny} --lr 1e-3",
-        "--config", f"{tiny} --optimizer rmsprop --lr 1e-4", "--seeds", "1", "2",
-        "--eval-every", "3", "--jobs", "2", "--seconds", "120", "--runs-dir", str(tmp_path),
-    )  # fmt: skip
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
-    assert len(rows) == 4  # two configurations x two seeds
-    for row in rows:
-        assert "at step 6" in row  # every run evaluated at its last step
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "dnc-repeat-copy-c0-s1", "dnc-repeat-copy-c0-s2",
-        "dnc-repeat-copy-c1-s1", "dnc-repeat-copy-c1-s2",
-    ]  # fmt: skip
+def test_export_to_a_folder_is_a_clear_error(tmp_path, capsys):
+    run_dir = tiny_run(tmp_path, "e")
+    export = load_script("export_checkpoint")
+    assert export.main([str(run_dir), str(tmp_path)]) == 2
+    assert "is a folder; give the exported file's path" in capsys.readouterr().err
+
+
+def test_a_redirected_run_writes_a_few_lines_not_a_progress_bar(tmp_path, capsys):
+    """2,500 steps with stderr not a terminal: periodic log lines, no tqdm redraws."""
+    code = load_script("train").main([
+        "--preset", "lstm-copy", "--circuit-kwarg", "hidden_size=4", "--circuit-kwarg",
+        "num_layers=1", "--env-kwarg", "max_length=1", "--env-kwarg", "bits=1",
+        "--batch-size", "1", "--max-steps", "2500", "--eval-every", "500", "--eval-sequences",
+        "16", "--no-stop-when-solved", "--run-name", "quiet", "--runs-dir", str(tmp_path),
+        "--no-visdom",
+    ])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert len(err.encode()) < 20_000, len(err.encode())
+    assert "\r" not in err and "it/s" not in err
+    assert "step 2500 (2500 sequences" in err
+    assert "test it: python scripts/test.py --run" in err
+
+
+def test_the_summary_gives_the_dashboard_url_and_the_test_command(tmp_path, capsys, visdom_server):
+    code = load_script("train").main([
+        *[arg for arg in TINY if arg != "--no-visdom"], "--max-steps", "5", "--eval-every", "5",
+        "--run-name", "url", "--runs-dir", str(tmp_path), "--visdom-server",
+        visdom_server.server, "--visdom-port", str(visdom_server.port),
+    ])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    url = f"{visdom_server.server}:{visdom_server.port}/env/url"
+    assert f"live plots: {url}" in err and f"summary: dashboard {url}" in err
+    assert f"summary: test it: python scripts/test.py --run {tmp_path / 'url'}" in err
 
 
 def test_bench_tasks_prints_each_data_path():

@@ -1,0 +1,281 @@
+"""memagents.training: the loop (cadences, solved, signals at step boundaries, failures, a full
+disk), and trainers that resume exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import signal
+
+import pytest
+import torch
+
+from memagents import checkpoint as checkpoint_module
+from memagents.agent import NonFiniteLossError
+from memagents.config import RunConfig, resolve_config
+from memagents.runs import Run
+from memagents.training import (
+    FitResult,
+    InterruptGuard,
+    SupervisedTrainer,
+    _eval_batch_size,
+    fit,
+    summary_lines,
+)
+
+TINY = dict(
+    circuit_kwargs=dict(memory_size=8, word_size=4, controller_size=16, num_reads=2),
+    batch_size=4,
+    eval_sequences=8,
+    solved_sequences=8,
+    num_threads=1,
+    device="cpu",
+)
+
+
+def tiny_config(**changes):
+    return resolve_config("dnc", None, {**TINY, **changes})
+
+
+class FakeTrainer:
+    """A trainer whose steps cost nothing: loss = step number."""
+
+    kind, unit, script = "supervised", "sequences", "train.py"
+
+    def __init__(self, fail_at=None, solve_at=None, **run):
+        self.config = dataclasses.replace(RunConfig(), **run)
+        self.config = type("C", (), {**dataclasses.asdict(self.config), "lr": 1e-3, "agent": "x"})()
+        self.step = self.count = 0
+        self.elapsed_before = 0.0
+        self.fail_at, self.solve_at = fail_at, solve_at
+        self.solved_at = self.last_eval = None
+        self.on_step = None
+
+    @property
+    def solved(self):
+        return self.solved_at is not None
+
+    def train_step(self):
+        if self.step + 1 == self.fail_at:
+            raise NonFiniteLossError(f"loss is nan at step {self.step}")
+        self.step += 1
+        self.count += 2
+        if self.on_step:
+            self.on_step(self.step)
+        return {"loss": float(self.step)}
+
+    def describe_window(self, means):
+        return f"loss {means['loss']}"
+
+    def after_log(self, step, means, elapsed):
+        return []
+
+    def evaluate(self, elapsed):
+        self.last_eval = {"step": self.step, "sequences": self.count}
+        records = [("eval", self.last_eval)]
+        if self.solve_at is not None and self.step >= self.solve_at and not self.solved:
+            self.solved_at = {"step": self.step}
+            records.append(("solved", self.solved_at))
+        return records
+
+    def checkpoint(self, elapsed):
+        return {"kind": "supervised", "config": {}, "step": self.step, "optimizer": None,
+                "circuit": {"name": "lstm", "input_size": 1, "output_size": 1, "config": {}},
+                "model": {"w": torch.full((2,), float(self.step))}}  # fmt: skip
+
+    def summary(self):
+        return []
+
+
+def events(result: FitResult):
+    return [(r["kind"], r["step"]) for r in result.records]
+
+
+def test_cadences_and_the_window_means():
+    seen = []
+    trainer = FakeTrainer(max_steps=7, log_every=3, eval_every=5, checkpoint_every=4)
+    result = fit(trainer, callback=lambda kind, record: seen.append((kind, record)))
+    assert result.status == "finished" and result.step == 7 and result.count == 14
+    assert events(result) == [("train", 3), ("eval", 5), ("train", 6), ("train", 7), ("eval", 7)]
+    assert [r["loss"] for r in result.records if r["kind"] == "train"] == [2.0, 5.0, 7.0]
+    assert [kind for kind, _ in seen] == ["train", "eval", "train", "train", "eval"]
+
+
+def test_checkpoints_at_their_cadence_and_at_the_end(tmp_path):
+    seen = []
+    with Run.create(tmp_path, "c") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        trainer = FakeTrainer(max_steps=9, log_every=100, eval_every=100, checkpoint_every=4)
+        fit(trainer, run, callback=lambda kind, record: seen.append((kind, record.get("step"))))
+    assert [step for kind, step in seen if kind == "checkpoint"] == [4, 8, 9]
+    assert (
+        checkpoint_module.load_checkpoint(tmp_path / "c" / "checkpoints" / "last.pt")["step"] == 9
+    )
+
+
+def test_stops_when_solved_unless_told_not_to():
+    assert fit(FakeTrainer(max_steps=20, eval_every=2, solve_at=5)).step == 6
+    trainer = FakeTrainer(max_steps=20, eval_every=2, solve_at=5, stop_when_solved=False)
+    assert fit(trainer).step == 20
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_only_stops_at_the_next_step_boundary(tmp_path, signum):
+    trainer = FakeTrainer(max_steps=100, log_every=100, eval_every=100, checkpoint_every=100)
+    trainer.on_step = lambda step: os.kill(os.getpid(), signum) if step == 3 else None
+    with Run.create(tmp_path, "s") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        result = fit(trainer, run)
+    assert (result.status, result.reason, result.step) == (
+        "interrupted",
+        signal.Signals(signum).name,
+        3,
+    )
+    saved = checkpoint_module.load_checkpoint(tmp_path / "s" / "checkpoints" / "last.pt")
+    assert saved["step"] == 3 and saved["model"]["w"].tolist() == [3.0, 3.0]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_second_ctrl_c_stops_at_once():
+    with pytest.raises(KeyboardInterrupt), InterruptGuard() as guard:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert guard.requested == "SIGINT"
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_failure_writes_nothing_and_keeps_the_last_checkpoint(tmp_path):
+    with Run.create(tmp_path, "f") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        trainer = FakeTrainer(max_steps=20, checkpoint_every=4, fail_at=7)
+        result = fit(trainer, run)
+        assert result.status == "failed" and "loss is nan at step 6" in result.reason
+        lines = summary_lines(trainer, result, run)
+    assert checkpoint_module.load_checkpoint(run.checkpoint_path)["step"] == 4
+    assert any("the last good checkpoint" in line and "--lr 0.0001" in line for line in lines)
+
+
+def test_a_full_disk_fails_cleanly_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    real_save = torch.save
+    with Run.create(tmp_path, "d") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        trainer = FakeTrainer(max_steps=20, checkpoint_every=4, log_every=100)
+
+        def save(obj, handle):
+            if obj["step"] >= 8:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_save(obj, handle)
+
+        monkeypatch.setattr(checkpoint_module.torch, "save", save)
+        result = fit(trainer, run)
+    assert result.status == "failed"
+    assert "cannot write the run's files: [Errno 28] No space left on device" in result.reason
+    assert checkpoint_module.load_checkpoint(run.checkpoint_path)["step"] == 4
+    assert not list(run.checkpoint_path.parent.glob("*.tmp"))
+
+
+def test_eval_batches_measure_exactly_the_number_asked_for():
+    assert _eval_batch_size(1000) == 250 and _eval_batch_size(256) == 256
+    assert _eval_batch_size(8) == 8 and _eval_batch_size(1024) == 256
+
+
+# -- real trainers ---------------------------------------------------------------------------------
+
+
+def params_and_optimizer(trainer):
+    return (
+        {k: v.clone() for k, v in trainer.circuit.state_dict().items()},
+        trainer.agent.optimizer.state_dict(),
+    )
+
+
+def assert_same_state(a, b):
+    (params_a, optim_a), (params_b, optim_b) = a, b
+    for name in params_a:
+        torch.testing.assert_close(params_a[name], params_b[name], rtol=0, atol=0, msg=name)
+    for index, state in optim_a["state"].items():
+        for key, value in state.items():
+            torch.testing.assert_close(optim_b["state"][index][key], value, rtol=0, atol=0)
+
+
+def test_ctrl_c_inside_the_optimizer_step_resumes_to_a_straight_run(tmp_path):
+    """The issue's torn update: a signal during optimizer.step used to checkpoint half an update.
+    Now the step completes and the checkpoint is at the boundary, so the resumed run is exact."""
+    config = tiny_config(max_steps=30, eval_every=1000, checkpoint_every=1000, log_every=1000)
+    straight = SupervisedTrainer(config)
+    fit(straight)
+
+    torch.manual_seed(123)  # the RNG state at the start must not matter: the trainer seeds it
+    first = SupervisedTrainer(config)
+    real_step = first.agent.optimizer.step
+
+    def step_with_a_signal_inside(*args, **kwargs):
+        if first.agent.step == 11:
+            os.kill(os.getpid(), signal.SIGINT)  # lands inside the update
+        return real_step(*args, **kwargs)
+
+    first.agent.optimizer.step = step_with_a_signal_inside
+    with Run.create(tmp_path, "torn") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        result = fit(first, run)
+    assert (result.status, result.step) == ("interrupted", 12)
+
+    with Run.open("torn", tmp_path) as run:
+        resumed = SupervisedTrainer(config)
+        resumed.restore(run.load_checkpoint(), run.checkpoint_path)
+        run.open_outputs(resumed_at=resumed.step, visdom=False)
+        assert fit(resumed, run).status == "finished"
+    assert_same_state(params_and_optimizer(resumed), params_and_optimizer(straight))
+
+
+class NaNGradient(torch.autograd.Function):
+    """Identity forward (a finite loss), NaN backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full_like(grad, float("nan"))
+
+
+def test_a_finite_loss_with_non_finite_gradients_is_never_applied(tmp_path):
+    config = tiny_config(max_steps=10, eval_every=1000, checkpoint_every=3, log_every=1000)
+    trainer = SupervisedTrainer(config)
+    real_unroll = trainer.circuit.unroll
+    trainer.circuit.unroll = lambda inputs, *rest: (
+        (lambda out: (NaNGradient.apply(out[0]), out[1]))(real_unroll(inputs, *rest))
+        if trainer.agent.step == 4
+        else real_unroll(inputs, *rest)
+    )
+    with Run.create(tmp_path, "nan") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        before = {k: v.clone() for k, v in trainer.circuit.state_dict().items()}
+        trainer.agent.step = 4  # straight to the poisoned step
+        result = fit(trainer, run)
+    assert result.status == "failed" and "gradient norm is nan at step 4" in result.reason
+    for name, value in trainer.circuit.state_dict().items():
+        torch.testing.assert_close(value, before[name], rtol=0, atol=0)  # nothing applied
+    assert not run.checkpoint_path.exists()
+
+
+def test_an_update_that_makes_parameters_non_finite_is_never_checkpointed(tmp_path):
+    config = tiny_config(max_steps=10, eval_every=1000, checkpoint_every=2, log_every=1000, lr=1e38)
+    trainer = SupervisedTrainer(config)
+    with Run.create(tmp_path, "huge") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        result = fit(trainer, run)
+    assert result.status == "failed"
+    if run.checkpoint_path.exists():
+        saved = checkpoint_module.load_checkpoint(run.checkpoint_path)
+        assert all(torch.isfinite(t).all() for t in saved["model"].values())
+
+
+def test_restore_refuses_a_checkpoint_of_another_circuit(tmp_path):
+    ntm = resolve_config("ntm", None, {"circuit_kwargs": dict(memory_size=8, word_size=4,
+                         controller_size=8), "device": "cpu", "batch_size": 2})  # fmt: skip
+    payload = SupervisedTrainer(ntm).checkpoint(0.0)
+    dnc = SupervisedTrainer(tiny_config())
+    with pytest.raises(checkpoint_module.CheckpointError, match="it holds a ntm"):
+        dnc.restore(payload, tmp_path / "last.pt")
