@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,31 @@ def test_evaluate_says_every_file_it_wrote(tmp_path, capsys):
     names = ["generalisation.md", "generalisation.png", "training_curves.png", "weights_dnc.png"]
     assert wrote == "wrote " + ", ".join(str(out / name) for name in names)
     assert all((out / name).stat().st_size > 0 for name in names)
+
+
+@pytest.fixture
+def root_logger_kept():
+    """scripts' main() sets up the root logger: put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_test_script_on_a_checkpoint_file_says_where_its_pictures_go(
+    tmp_path, capsys, root_logger_kept
+):
+    test_script = load_script("test")
+    checkpoint = REPO / "checkpoints" / "dnc-repeat-copy.pt"
+    argv = ["--checkpoint", str(checkpoint), "--runs-dir", str(tmp_path), "--no-visdom"]
+    argv += ["--lengths", "2", "--repeats", "2", "--sequences", "4"]
+    assert test_script.main(argv) == 0
+    out = capsys.readouterr().out
+    pictures = tmp_path / "checkpoint-tests" / "dnc-repeat-copy"
+    assert f"pictures of one episode go to {pictures}/" in out.splitlines()[1]
+    assert f"9 pictures in {pictures}/" in out  # input, target, output, 1 write, 4 read, memory
+    assert len(list(pictures.glob("*.png"))) == 9
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-tests"]
+    assert "one episode of length 2 and 2 repeats, step by step:" in out
+    assert "input values other than 0 and 1 ('+', '-'): step 3 channel 5: 0.2" in out
