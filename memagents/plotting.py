@@ -231,7 +231,7 @@ class Plotter:
         if not self._window_on_server(win):
             return
         for name, value in ys.items():
-            self._send(
+            appended = self._send(
                 "line",
                 Y=np.array([_finite_or_nan(value)]),
                 X=np.array([float(x)]),
@@ -239,6 +239,8 @@ class Plotter:
                 name=name,
                 update="append",
             )
+            if not appended:
+                return
 
     def _add_points(
         self, win: str, x: float, ys: Mapping[str, float], title: str, xlabel: str, ylabel: str
