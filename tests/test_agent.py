@@ -377,3 +377,12 @@ def test_optimizer_implementation_makes_the_default_update(optimizer):
         assert fast.defaults["fused"] is True
         _, values = updated(lambda ps: torch.optim.Adam(ps, lr=config.lr, eps=config.eps))
         torch.testing.assert_close(fast_values, values)
+
+
+def test_all_finite_sees_any_nan_or_infinity():
+    tensors = [torch.zeros(3, 4), torch.full((5,), 3.0e38), torch.ones(2)]
+    assert agent_module.all_finite(tensors)  # huge but finite values do not overflow the check
+    for bad in (math.nan, math.inf, -math.inf):
+        broken = [t.clone() for t in tensors]
+        broken[1][2] = bad
+        assert not agent_module.all_finite(broken)
