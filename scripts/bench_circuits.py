@@ -11,6 +11,7 @@ weighs on all of them alike:
                              the sampled batch; still the path for third-party envs)
   train_step, torch ops      the headline with the access step on torch ops (CPU: no C kernel)
   train_step, compile_step() with `--compile`: the circuit's compiled step
+  train_step, N torch threads  with `--compare-threads N`: the headline with N intra-op threads
   unroll + backward          breakdown: the circuit's unroll, loss and backward on the same
                              batches, no data drawing, no clipping, no optimizer
   access step + backward     breakdown: the access module alone (interface layer + memory step,
@@ -167,6 +168,7 @@ def make_items(
     torch_ops: bool = True,
     rollout: bool = True,
     compiled: bool = False,
+    threads: int = 0,
 ) -> Items:
     """The items of the module docstring for `work` at `batch_size`, each a function of no
     arguments that runs one iteration. All start from the same seed; every call of a train_step
@@ -216,6 +218,11 @@ def make_items(
     for label, agent in agents.items():
         run[label] = agent.train_step
     run[headline] = _recording(agents[headline], steps, logged)
+    if threads:
+        envs = new_envs()
+        label = f"train_step, {threads} torch threads"
+        agents[label] = agent_for(new_circuit(envs), envs)
+        run[label] = _with_threads(agents[label].train_step, threads)
 
     # The breakdown: a separate copy of the circuit on the batches the agents draw, in order.
     envs = new_envs()
@@ -281,6 +288,20 @@ def _recording(agent: SupervisedAgent, steps: list[int], logged: list[float]):
 
     agent.sampler = sample
     return train_step
+
+
+def _with_threads(iteration: Callable[[], Any], threads: int) -> Callable[[], None]:
+    """`iteration` run with `threads` torch threads (the previous count restored after)."""
+
+    def run() -> None:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            iteration()
+        finally:
+            torch.set_num_threads(previous)
+
+    return run
 
 
 class Prepared:
@@ -441,6 +462,12 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="also time compile_step() (compiles ~1 min each)"
     )
+    parser.add_argument(
+        "--compare-threads",
+        type=int,
+        default=0,
+        help="also time train_step with this many torch threads (the scaling row)",
+    )
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     args = parser.parse_args()
     for batch_size in args.batch_sizes:
@@ -467,6 +494,7 @@ def main() -> None:
                 torch_ops=not args.no_torch_ops,
                 rollout=not args.no_rollout,
                 compiled=args.compile,
+                threads=args.compare_threads,
             )
             steps[work.title, batch_size] = mean_steps
             rows.extend(work_rows)
@@ -516,6 +544,14 @@ def _argv_for_readme(args: argparse.Namespace) -> list[str]:
         argv += ["--batch-sizes", *map(str, args.batch_sizes)]
     if args.works != list(WORKS):
         argv += ["--works", *args.works]
+    if args.compile:
+        argv.append("--compile")
+    if args.compare_threads:
+        argv += ["--compare-threads", str(args.compare_threads)]
+    if args.no_rollout:
+        argv.append("--no-rollout")
+    if args.no_torch_ops:
+        argv.append("--no-torch-ops")
     return argv
 
 
