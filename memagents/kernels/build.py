@@ -152,7 +152,7 @@ def available(tensor: Tensor) -> bool:
     Also under torch.compile: the kernels are registered ops (`memagents.kernels.ops`), so compiled
     and eager runs execute the same code.
     """
-    return tensor.device.type == "cpu" and tensor.dtype in SUFFIX and load_library() is not None
+    return tensor.is_cpu and tensor.dtype in SUFFIX and load_library() is not None
 
 
 @functools.cache

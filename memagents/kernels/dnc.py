@@ -18,6 +18,7 @@ the CPU implementations of the ops in `memagents.kernels.ops`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -29,8 +30,12 @@ from memagents.kernels.layout import dnc_layout, plan
 
 __all__ = ["backward", "forward", "saved_size"]
 
-STATE = ("prev_memory", "prev_read_weights", "prev_write_weights", "prev_usage", "prev_link",
-         "prev_precedence")  # fmt: skip
+INPUTS = ("interface", "prev_memory", "prev_read_weights", "prev_write_weights", "prev_usage",
+          "prev_link", "prev_precedence")  # fmt: skip
+OUTPUTS = ("read_weights", "write_weights", "link", "memory", "saved")  # kept for the backward
+GRADS = ("grad_reads", "grad_read_weights", "grad_write_weights", "grad_usage", "grad_link",
+         "grad_precedence", "grad_memory")  # fmt: skip
+BACKWARD = (*INPUTS[:4], *INPUTS[5:], *OUTPUTS, *GRADS)
 
 
 def saved_size(N: int, W: int, R: int) -> int:
@@ -38,30 +43,29 @@ def saved_size(N: int, W: int, R: int) -> int:
     return kernel("dnc_access_saved_size", torch.float64)(N, W, R)
 
 
-def _state_shapes(entry: str, interface: Tensor, state: dict[str, Tensor], offsets):
-    check_dims(entry, "interface", interface, 2)
-    for name, dims in zip(STATE, (3, 3, 3, 2, 4, 3), strict=True):
-        if name in state:
-            check_dims(entry, name, state[name], dims)
-    B, N, W = state["prev_memory"].shape
-    R = state["prev_read_weights"].shape[1]
-    if state["prev_write_weights"].shape[1] != 1:
-        raise ValueError(
-            f"{entry}: the fused DNC step has one write head, got "
-            f"{state['prev_write_weights'].shape[1]}"
-        )
-    offsets = tuple(offsets)
+@functools.lru_cache(maxsize=256)
+def _geometry(B, N, W, R, offsets):
+    """The expected shapes of INPUTS and of BACKWARD's tensors; validates the offsets."""
     plan(dnc_layout(R, 1, W), offsets)  # raises ValueError on bad offsets
-    shapes = {
-        "interface": (B, offsets[-1]),
-        "prev_memory": (B, N, W),
-        "prev_read_weights": (B, R, N),
-        "prev_write_weights": (B, 1, N),
-        "prev_usage": (B, N),
-        "prev_link": (B, 1, N, N),
-        "prev_precedence": (B, 1, N),
-    }
-    return (B, N, W, R), offsets, shapes
+    inputs = ((B, offsets[-1]), (B, N, W), (B, R, N), (B, 1, N), (B, N), (B, 1, N, N), (B, 1, N))
+    outputs = ((B, R, N), (B, 1, N), (B, 1, N, N), (B, N, W), (B, saved_size(N, W, R)))
+    grads = ((B, R, W), *inputs[2:], (B, N, W))
+    return inputs, (*inputs[:4], *inputs[5:], *outputs, *grads)
+
+
+def _dims(entry: str, names, tensors, dims, offsets):
+    """(B, N, W, R) from the memory and read weights, after the one-write-head check."""
+    try:
+        B, N, W = tensors[1].shape
+        R, H = tensors[2].shape[1], tensors[3].shape[1]
+        if any(t.dim() != d for t, d in zip(tensors, dims, strict=True)):
+            raise ValueError
+    except (AttributeError, ValueError, IndexError):
+        check_dims(entry, names, tensors, dims)
+        raise
+    if H != 1:
+        raise ValueError(f"{entry}: the fused DNC step has one write head, got {H}")
+    return (B, N, W, R), _geometry(B, N, W, R, tuple(offsets))
 
 
 def forward(
@@ -77,26 +81,19 @@ def forward(
     """The step: reads (B, R, W), read weights, write weights, usage, link, precedence and memory
     at t (shaped as their inputs), and the intermediates `saved` (B, saved_size)."""
     entry = "dnc_access forward"
-    state = dict(zip(STATE, (prev_memory, prev_read_weights, prev_write_weights, prev_usage,
-                             prev_link, prev_precedence), strict=True))  # fmt: skip
-    (B, N, W, R), offsets, shapes = _state_shapes(entry, interface, state, offsets)
-    check_tensors(entry, {"interface": interface, **state}, shapes)
-    memory = prev_memory
+    inputs = (interface, prev_memory, prev_read_weights, prev_write_weights, prev_usage,
+              prev_link, prev_precedence)  # fmt: skip
+    (B, N, W, R), (shapes, _) = _dims(entry, INPUTS, inputs, (2, 3, 3, 3, 2, 4, 3), offsets)
+    check_tensors(entry, INPUTS, inputs, shapes)
+    new = prev_memory.new_empty
     outputs = (
-        memory.new_empty(B, R, W),  # reads
-        memory.new_empty(B, R, N),  # read weights
-        memory.new_empty(B, 1, N),  # write weights
-        memory.new_empty(B, N),  # usage
-        memory.new_empty(B, 1, N, N),  # link
-        memory.new_empty(B, 1, N),  # precedence
-        memory.new_empty(B, N, W),  # memory
-    )
-    saved = memory.new_empty(B, saved_size(N, W, R))
-    kernel("dnc_access_forward", memory.dtype)(
-        B, N, W, R, layout_pointer(offsets), *pointers(interface, *state.values()),
-        *pointers(*outputs, saved),
+        new(B, R, W), new(B, R, N), new(B, 1, N), new(B, N), new(B, 1, N, N), new(B, 1, N),
+        new(B, N, W), new(B, saved_size(N, W, R)),
     )  # fmt: skip
-    return (*outputs, saved)
+    kernel("dnc_access_forward", prev_memory.dtype)(
+        B, N, W, R, layout_pointer(tuple(offsets)), *pointers(*inputs), *pointers(*outputs)
+    )
+    return outputs
 
 
 def backward(
@@ -123,45 +120,15 @@ def backward(
     """Gradients of the interface, memory, read weights, usage, link and precedence at t-1 from
     those of the forward's seven outputs (all contiguous, shaped as the outputs)."""
     entry = "dnc_access backward"
-    state = {
-        "prev_memory": prev_memory,
-        "prev_read_weights": prev_read_weights,
-        "prev_write_weights": prev_write_weights,
-        "prev_link": prev_link,
-        "prev_precedence": prev_precedence,
-    }
-    (B, N, W, R), offsets, shapes = _state_shapes(entry, interface, state, offsets)
-    tensors = {
-        "interface": interface,
-        **state,
-        "read_weights": read_weights,
-        "write_weights": write_weights,
-        "link": link,
-        "memory": memory,
-        "saved": saved,
-        "grad_reads": grad_reads,
-        "grad_read_weights": grad_read_weights,
-        "grad_write_weights": grad_write_weights,
-        "grad_usage": grad_usage,
-        "grad_link": grad_link,
-        "grad_precedence": grad_precedence,
-        "grad_memory": grad_memory,
-    }
-    shapes |= {
-        "read_weights": (B, R, N),
-        "write_weights": (B, 1, N),
-        "link": (B, 1, N, N),
-        "memory": (B, N, W),
-        "saved": (B, saved_size(N, W, R)),
-        "grad_reads": (B, R, W),
-        "grad_read_weights": (B, R, N),
-        "grad_write_weights": (B, 1, N),
-        "grad_usage": (B, N),
-        "grad_link": (B, 1, N, N),
-        "grad_precedence": (B, 1, N),
-        "grad_memory": (B, N, W),
-    }
-    check_tensors(entry, tensors, shapes)
+    tensors = (
+        interface, prev_memory, prev_read_weights, prev_write_weights, prev_link, prev_precedence,
+        read_weights, write_weights, link, memory, saved,
+        grad_reads, grad_read_weights, grad_write_weights, grad_usage, grad_link, grad_precedence,
+        grad_memory,
+    )  # fmt: skip
+    dims = (2, 3, 3, 3, 4, 3)
+    (B, N, W, R), (_, shapes) = _dims(entry, BACKWARD[:6], tensors[:6], dims, offsets)
+    check_tensors(entry, BACKWARD, tensors, shapes)
     grads = (
         torch.empty_like(interface),
         torch.empty_like(prev_memory),
@@ -171,7 +138,7 @@ def backward(
         torch.empty_like(prev_precedence),
     )
     status = kernel("dnc_access_backward", prev_memory.dtype)(
-        B, N, W, R, layout_pointer(offsets), *pointers(*tensors.values(), *grads)
+        B, N, W, R, layout_pointer(tuple(offsets)), *pointers(*tensors, *grads)
     )
     if status:
         raise MemoryError("dnc_access backward: out of memory")

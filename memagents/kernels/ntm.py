@@ -17,6 +17,7 @@ is what the circuits call.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -28,32 +29,40 @@ from memagents.kernels.layout import ntm_layout, plan
 
 __all__ = ["backward", "forward", "saved_size"]
 
+INPUTS = ("interface", "prev_memory", "prev_read_weights", "prev_write_weights")
+GRADS = ("grad_reads", "grad_read_weights", "grad_write_weights", "grad_memory")
+
 
 def saved_size(N: int, W: int, R: int, H: int, shift_range: int) -> int:
     """Per batch element size (in numbers, whatever the dtype) of the forward's `saved` buffer."""
     return kernel("ntm_access_saved_size", torch.float64)(N, W, R, H, 2 * shift_range + 1)
 
 
-def _dims(entry: str, interface, prev_memory, prev_read, prev_write, shift_range, offsets):
-    for name, tensor, dims in (
-        ("interface", interface, 2),
-        ("prev_memory", prev_memory, 3),
-        ("prev_read_weights", prev_read, 3),
-        ("prev_write_weights", prev_write, 3),
-    ):
-        check_dims(entry, name, tensor, dims)
-    B, N, W = prev_memory.shape
-    R, H = prev_read.shape[1], prev_write.shape[1]
+@functools.lru_cache(maxsize=256)
+def _geometry(B, N, W, R, H, shift_range, offsets):
+    """(saved size, the expected shapes of INPUTS + saved + GRADS); validates the rest."""
     if shift_range < 0 or 2 * shift_range + 1 > N:
-        raise ValueError(f"{entry}: shift_range {shift_range} does not fit {N} slots")
-    offsets = tuple(offsets)
+        raise ValueError(f"ntm_access: shift_range {shift_range} does not fit {N} slots")
+    saved = saved_size(N, W, R, H, shift_range)
     plan(ntm_layout(R, H, W, shift_range), offsets)  # raises ValueError on bad offsets
-    shapes = {
-        "interface": (B, offsets[-1]),
-        "prev_read_weights": (B, R, N),
-        "prev_write_weights": (B, H, N),
-    }
-    return (B, N, W, R, H), offsets, shapes
+    shapes = (
+        (B, offsets[-1]), (B, N, W), (B, R, N), (B, H, N),  # inputs
+        (B, saved),
+        (B, R, W), (B, R, N), (B, H, N), (B, N, W),  # gradients of the outputs
+    )  # fmt: skip
+    return saved, shapes
+
+
+def _dims(entry: str, inputs: Sequence[Tensor], shift_range: int, offsets: Sequence[int]):
+    try:
+        B, N, W = inputs[1].shape
+        R, H = inputs[2].shape[1], inputs[3].shape[1]
+        if inputs[0].dim() != 2 or inputs[2].dim() != 3 or inputs[3].dim() != 3:
+            raise ValueError
+    except (AttributeError, ValueError, IndexError):
+        check_dims(entry, INPUTS, inputs, (2, 3, 3, 3))
+        raise
+    return (B, N, W, R, H), _geometry(B, N, W, R, H, shift_range, tuple(offsets))
 
 
 def forward(
@@ -66,29 +75,18 @@ def forward(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """The step: reads (B, R, W), read weights (B, R, N), write weights (B, H, N), memory
     (B, N, W), and the intermediates `saved` (B, saved_size) for `backward`."""
-    entry = "ntm_access forward"
-    (B, N, W, R, H), offsets, shapes = _dims(
-        entry, interface, prev_memory, prev_read_weights, prev_write_weights, shift_range, offsets
+    inputs = (interface, prev_memory, prev_read_weights, prev_write_weights)
+    (B, N, W, R, H), (saved_size_, shapes) = _dims(
+        "ntm_access forward", inputs, shift_range, offsets
     )
-    inputs = {
-        "interface": interface,
-        "prev_memory": prev_memory,
-        "prev_read_weights": prev_read_weights,
-        "prev_write_weights": prev_write_weights,
-    }
-    check_tensors(entry, inputs, shapes)
-    memory = prev_memory
-    reads = memory.new_empty(B, R, W)
-    read_weights = memory.new_empty(B, R, N)
-    write_weights = memory.new_empty(B, H, N)
-    new_memory = memory.new_empty(B, N, W)
-    saved = memory.new_empty(B, saved_size(N, W, R, H, shift_range))
-    kernel("ntm_access_forward", memory.dtype)(
-        B, N, W, R, H, 2 * shift_range + 1, layout_pointer(offsets),
-        *pointers(interface, memory, prev_read_weights, prev_write_weights),
-        *pointers(reads, read_weights, write_weights, new_memory, saved),
+    check_tensors("ntm_access forward", INPUTS, inputs, shapes[:4])
+    new = prev_memory.new_empty
+    outputs = (new(B, R, W), new(B, R, N), new(B, H, N), new(B, N, W), new(B, saved_size_))
+    kernel("ntm_access_forward", prev_memory.dtype)(
+        B, N, W, R, H, 2 * shift_range + 1, layout_pointer(tuple(offsets)),
+        *pointers(*inputs), *pointers(*outputs),
     )  # fmt: skip
-    return reads, read_weights, write_weights, new_memory, saved
+    return outputs
 
 
 def backward(
@@ -106,38 +104,15 @@ def backward(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gradients of the interface, memory, read and write weights at t-1 from those of the
     forward's four outputs (all contiguous, shaped as the outputs)."""
-    entry = "ntm_access backward"
-    (B, N, W, R, H), offsets, shapes = _dims(
-        entry, interface, prev_memory, prev_read_weights, prev_write_weights, shift_range, offsets
-    )
-    shapes |= {
-        "saved": (B, saved_size(N, W, R, H, shift_range)),
-        "grad_reads": (B, R, W),
-        "grad_read_weights": (B, R, N),
-        "grad_write_weights": (B, H, N),
-        "grad_memory": (B, N, W),
-    }
-    tensors = {
-        "interface": interface,
-        "prev_memory": prev_memory,
-        "prev_read_weights": prev_read_weights,
-        "prev_write_weights": prev_write_weights,
-        "saved": saved,
-        "grad_reads": grad_reads,
-        "grad_read_weights": grad_read_weights,
-        "grad_write_weights": grad_write_weights,
-        "grad_memory": grad_memory,
-    }
-    check_tensors(entry, tensors, shapes)
-    grad_interface = torch.empty_like(interface)
-    grad_prev_memory = torch.empty_like(prev_memory)
-    grad_prev_read = torch.empty_like(prev_read_weights)
-    grad_prev_write = torch.empty_like(prev_write_weights)
+    inputs = (interface, prev_memory, prev_read_weights, prev_write_weights)
+    (B, N, W, R, H), (_, shapes) = _dims("ntm_access backward", inputs, shift_range, offsets)
+    tensors = (*inputs, saved, grad_reads, grad_read_weights, grad_write_weights, grad_memory)
+    check_tensors("ntm_access backward", (*INPUTS, "saved", *GRADS), tensors, shapes)
+    grads = tuple(torch.empty_like(t) for t in inputs)
     status = kernel("ntm_access_backward", prev_memory.dtype)(
-        B, N, W, R, H, 2 * shift_range + 1, layout_pointer(offsets),
-        *pointers(*tensors.values()),
-        *pointers(grad_interface, grad_prev_memory, grad_prev_read, grad_prev_write),
+        B, N, W, R, H, 2 * shift_range + 1, layout_pointer(tuple(offsets)),
+        *pointers(*tensors), *pointers(*grads),
     )  # fmt: skip
     if status:
         raise MemoryError("ntm_access backward: out of memory")
-    return grad_interface, grad_prev_memory, grad_prev_read, grad_prev_write
+    return grads
