@@ -23,8 +23,9 @@ with create_graph=True), it is computed from the torch ops instead, whose graph 
 differentiate again.
 
 Why `Library.define` with a hand-written autograd kernel and not `torch.library.custom_op` or
-`register_autograd`: their Python wrappers cost 50-85 us per forward + backward of an NTM step of
-about 300 us; this costs about 8 (`scripts/bench_ops.py` measures the four side by side).
+`register_autograd`: their Python wrappers cost a quarter to a third more per forward + backward
+of an NTM step; this costs about 1% more than a plain autograd.Function
+(`python -m memagents.kernels.bench_registration` times the four side by side).
 """
 
 from __future__ import annotations
