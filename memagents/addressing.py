@@ -12,11 +12,14 @@ Dimension legend (used in every docstring and shape comment of `memagents`):
     S  shift kernel size (2 * shift_range + 1)
     C  controller size       I  input size       O  output size
 
-Numerical care: cosine similarity uses sqrt(|x|^2 + eps) norms so that zero memory and zero keys
-give finite values *and* finite gradients; sharpening is done in log space
-(softmax(gamma * log(w + eps))) so it can neither underflow to 0/0 nor raise 0 to a learned power;
-allocation rescales usage into [eps, 1] as the DNC reference does so the exclusive cumulative
-product never multiplies exact zeros.
+Numerical care: cosine similarity divides by (|key| + eps)(|row| + eps), so zero memory rows and
+zero keys give similarity 0 with finite gradients (the norm's gradient at 0 taken as 0, as torch
+does); sharpening is done in log space (softmax(gamma * log(w + eps))) so it can neither
+underflow to 0/0 nor raise 0 to a learned power; allocation rescales usage into [eps, 1] as the
+DNC reference does so the exclusive cumulative product never multiplies exact zeros.
+
+The fused C kernels (`memagents.kernels`) compute the same functions; their backward is written
+in stages named after the functions here (`<name>_backward`).
 
 References: Graves, Wayne & Danihelka 2014 (NTM, section 3.3), Graves et al. 2016 (DNC, Methods),
 and the structure (not the code) of deepmind/dnc `addressing.py`.
@@ -35,7 +38,6 @@ __all__ = [
     "allocation_weighting",
     "circular_shift",
     "content_weighting",
-    "cosine_similarity",
     "directional_read_weights",
     "erase_and_write",
     "interpolate",
@@ -61,26 +63,12 @@ def oneplus(x: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------------
 
 
-def cosine_similarity(memory: Tensor, keys: Tensor, eps: float = EPSILON) -> Tensor:
-    """Cosine similarity of each key with each memory row, k.m / ((|k| + eps)(|m| + eps)).
-
-    Args:
-        memory: (B, N, W).
-        keys: (B, K, W).
-        eps: added to each norm, so zero rows give 0 (the norm's gradient at 0 is taken as 0).
-
-    Returns:
-        (B, K, N) similarities in [-1, 1].
-    """
-    keys = keys / (torch.linalg.vector_norm(keys, dim=-1, keepdim=True) + eps)
-    dot = torch.bmm(keys, memory.transpose(1, 2))  # (B, K, N)
-    return dot / (torch.linalg.vector_norm(memory, dim=-1).unsqueeze(1) + eps)
-
-
 def content_weighting(
     memory: Tensor, keys: Tensor, strengths: Tensor, eps: float = EPSILON
 ) -> Tensor:
     """Content-based weights softmax(strength * cosine(key, memory row)).
+
+    cosine(k, m) = k.m / ((|k| + eps)(|m| + eps)): a zero row or key gives 0, not NaN.
 
     Args:
         memory: (B, N, W).

@@ -1,4 +1,5 @@
-"""Controllers of the memory circuits: LSTM (the seed's) and feed-forward (the NTM paper's).
+"""Controllers of the memory circuits: LSTM (jingweiz/pytorch-dnc's) and feed-forward (the NTM
+paper's).
 
 A controller sees the input x_t and the previous read vectors r_{t-1}. Both controllers split their
 input weights into an x part and a reads part so that a circuit can project the whole input sequence
@@ -56,10 +57,6 @@ class LSTMController(nn.Module):
             nn.init.uniform_(weight, -bound, bound)
         with torch.no_grad():
             self.bias[self.hidden_size : 2 * self.hidden_size].fill_(1.0)
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
 
     def initial_state(self, batch_size: int) -> LSTMState:
         zeros = self.bias.new_zeros(batch_size, self.hidden_size)
@@ -128,10 +125,6 @@ class FeedforwardController(nn.Module):
             -1.0 / math.sqrt(reads_size + input_size),
             1.0 / math.sqrt(reads_size + input_size),
         )
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
 
     def initial_state(self, batch_size: int) -> FeedforwardState:
         return FeedforwardState()

@@ -376,3 +376,104 @@ def test_compile_traces_the_kernel_with_no_graph_break(circuit):
     forward_graph, backward_graph = graphs
     assert f"memagents.{circuit}_access_fused.default" in forward_graph
     assert f"memagents.{circuit}_access_fused_backward.default" in backward_graph
+
+
+# -- CUDA graphs: buckets and padding (CPU), capture (CUDA only) -----------------------------------
+
+
+def test_length_buckets_grow_geometrically_up_to_the_longest():
+    from memagents.kernels.cuda_graphs import length_buckets
+
+    assert length_buckets(41) == (8, 10, 13, 17, 22, 28, 35, 41)
+    assert length_buckets(5) == (5,)
+    assert length_buckets(9, min_length=1, growth=2) == (1, 2, 4, 8, 9)
+    with pytest.raises(ValueError, match="growth > 1"):
+        length_buckets(10, growth=1.0)
+
+
+def test_bucket_length_is_the_smallest_bucket_that_fits():
+    from memagents.kernels.cuda_graphs import bucket_length
+
+    assert [bucket_length(t, (8, 13, 22)) for t in (1, 8, 9, 13, 22)] == [8, 8, 13, 13, 22]
+    with pytest.raises(ValueError, match="longer than the largest bucket 22"):
+        bucket_length(23, (8, 13, 22))
+
+
+def test_pad_to_length_appends_unscored_zero_steps():
+    from memagents.kernels.cuda_graphs import pad_to_length
+
+    inputs, targets, mask = torch.rand(2, 3, 4), torch.rand(2, 3, 5), torch.ones(2, 3)
+    padded = pad_to_length(inputs, targets, mask, 6)
+    assert [tuple(t.shape) for t in padded] == [(2, 6, 4), (2, 6, 5), (2, 6)]
+    torch.testing.assert_close(padded[0][:, :3], inputs)
+    assert padded[0][:, 3:].abs().sum() == 0 and padded[2][:, 3:].sum() == 0
+    with pytest.raises(ValueError, match="cannot pad 3 steps to 2"):
+        pad_to_length(inputs, targets, mask, 2)
+    with pytest.raises(ValueError, match="must share"):
+        pad_to_length(inputs, targets, mask[:, :2], 6)
+
+
+@pytest.mark.parametrize("name", ["ntm", "dnc"])
+def test_padding_to_a_bucket_keeps_the_loss_and_gradients(name):
+    """Why one graph per bucket is exact: steps after the end, unscored, change nothing."""
+    from memagents.circuits import build_circuit
+    from memagents.kernels.cuda_graphs import mean_sequence_loss, pad_to_length
+
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.rand(3, 5, 6, generator=generator, dtype=F64)
+    targets = (torch.rand(3, 5, 4, generator=generator) > 0.5).to(F64)
+    mask = (torch.rand(3, 5, generator=generator) > 0.3).to(F64)
+    results = []
+    for batch in ((inputs, targets, mask), pad_to_length(inputs, targets, mask, 9)):
+        torch.manual_seed(0)
+        circuit = build_circuit(name, 6, 4, memory_size=8, word_size=4, controller_size=8)
+        circuit = circuit.double()
+        logits, _ = circuit.unroll(batch[0])
+        loss = mean_sequence_loss(logits, batch[1], batch[2])
+        loss.backward()
+        results.append((loss, [p.grad for p in circuit.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    for a, b in zip(results[0][1], results[1][1], strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_graphed_train_step_refuses_a_cpu_circuit():
+    from memagents.circuits import build_circuit
+    from memagents.kernels.cuda_graphs import GraphedTrainStep
+
+    circuit = build_circuit("ntm", 6, 4, memory_size=8)
+    optimizer = torch.optim.Adam(circuit.parameters())
+    with pytest.raises(ValueError, match="the circuit is on cpu"):
+        GraphedTrainStep(circuit, optimizer, (8,))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["ntm", "dnc"])
+def test_graphed_train_step_equals_eager_on_cuda(name):
+    """Two buckets, three iterations: the replayed losses and weights equal eager training."""
+    from memagents.circuits import build_circuit
+    from memagents.kernels.cuda_graphs import GraphedTrainStep, mean_sequence_loss
+
+    def make():
+        torch.manual_seed(0)
+        circuit = build_circuit(name, 6, 4, memory_size=16).cuda()
+        return circuit, torch.optim.Adam(circuit.parameters(), lr=1e-3, capturable=True)
+
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    for steps in (5, 11, 7):
+        inputs = torch.rand(4, steps, 6, generator=generator)
+        targets = (torch.rand(4, steps, 4, generator=generator) > 0.5).float()
+        batches.append([t.cuda() for t in (inputs, targets, torch.ones(4, steps))])
+    eager, eager_optimizer = make()
+    graphed, graphed_optimizer = make()
+    step = GraphedTrainStep(graphed, graphed_optimizer, buckets=(8, 16))
+    for inputs, targets, mask in batches:
+        eager_optimizer.zero_grad()
+        loss = mean_sequence_loss(eager.unroll(inputs)[0], targets, mask)
+        loss.backward()
+        eager_optimizer.step()
+        torch.testing.assert_close(step(inputs, targets, mask), loss, rtol=1e-4, atol=1e-5)
+    assert set(step.graphs) == {(4, 8), (4, 16)}
+    for a, b in zip(graphed.parameters(), eager.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
