@@ -100,12 +100,12 @@ class InterfaceLayout(NamedTuple):
         raise KeyError(name)
 
     def describe(self) -> str:
-        """e.g. "keys 2x20 | add 1x20 | sigmoid: gates 2 ..." for printing."""
+        """e.g. "keys 2x20 | add 1x20 | sigmoid: gates 2 | ..." for printing."""
         parts = []
         for field in self.fields:
             size = "x".join(str(n) for n in field.shape)
             prefix = "" if field.activation == "linear" else f"{field.activation}: "
-            parts.append(f"{prefix}{field.name} {size}")
+            parts.append(f"{prefix}{field.name.replace('_', ' ')} {size}")
         return " | ".join(parts)
 
 
