@@ -103,6 +103,20 @@ def test_the_ops_run_the_torch_ops_on_other_devices():
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("circuit", ["ntm", "dnc"])
+def test_the_ops_in_inference_mode(circuit):
+    """Inference tensors skip the autograd kernel: the op's CPU kernel runs the C forward."""
+    if circuit == "ntm":
+        inputs, step = ntm_inputs(grad=False), lambda *t: ops.ntm_access(*t, 1)
+    else:
+        inputs, step = dnc_inputs(grad=False), ops.dnc_access
+    expected = step(*inputs)
+    with torch.inference_mode():
+        outputs = step(*[t.clone() for t in inputs])
+    for a, b in zip(outputs, expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 # -- the kernels' entry checks (one test per check) -----------------------------------------------
 
 
