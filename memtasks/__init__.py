@@ -52,16 +52,65 @@ _ENTRY_POINTS = {
 }
 
 
+# Named levels, as memory-RL suites have them (POPGym's Easy/Medium/Hard):
+# `memtasks/<Task>-<Level>-v0` is `memtasks/<Task>-v0` with these kwargs (other kwargs, e.g.
+# reward_mode, pass through).
+# Easy needs memory: a memoryless policy on a stack of the last `max_length` observations never
+# sees a word it must output (the argument is in docs/RL.md "Levels", checked in
+# tests/test_memtasks_levels.py). Hard is the NTM paper's size.
+LEVELS: dict[str, dict[str, dict]] = {
+    "memtasks/Copy-v0": {
+        "Easy": dict(bits=2, min_length=2, max_length=3),
+        "Medium": dict(bits=4, min_length=1, max_length=10),
+        "Hard": dict(bits=8, min_length=1, max_length=20),
+    },
+    "memtasks/RepeatCopy-v0": {
+        "Easy": dict(bits=2, min_length=2, max_length=3, min_repeats=1, max_repeats=2),
+        "Medium": dict(bits=4, min_length=1, max_length=5, min_repeats=1, max_repeats=5),
+        "Hard": dict(bits=8, min_length=1, max_length=10, min_repeats=1, max_repeats=10),
+    },
+}
+
+
+def level_id(env_id: str, level: str) -> str:
+    """`memtasks/Copy-v0`, "Easy" -> `memtasks/Copy-Easy-v0`."""
+    name, version = env_id.rsplit("-", 1)
+    return f"{name}-{level}-{version}"
+
+
+LEVEL_IDS: tuple[str, ...] = tuple(
+    level_id(env_id, level) for env_id, levels in LEVELS.items() for level in levels
+)
+ALL_IDS: tuple[str, ...] = TASK_IDS + LEVEL_IDS
+"""Every id `import memtasks` registers: the tasks and their levels."""
+
+
 def _register() -> None:
+    from memtasks.envs.base import SOLVED_RETURN
+
     for env_id, (entry_point, vector_entry_point) in _ENTRY_POINTS.items():
-        if env_id not in registry:
-            # No max_episode_steps: episodes end by themselves.
-            register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)
+        variants = {env_id: {}}
+        variants.update(
+            {level_id(env_id, level): kwargs for level, kwargs in LEVELS.get(env_id, {}).items()}
+        )
+        for variant_id, kwargs in variants.items():
+            if variant_id not in registry:
+                # No max_episode_steps: episodes end by themselves.
+                register(
+                    id=variant_id,
+                    entry_point=entry_point,
+                    vector_entry_point=vector_entry_point,
+                    reward_threshold=SOLVED_RETURN,
+                    kwargs=dict(kwargs),
+                )
 
 
 _register()
 
 __all__ = [
+    "ALL_IDS",
+    "LEVELS",
+    "LEVEL_IDS",
     "TASK_IDS",
     "TaskBatch",
     "dynamic_ngrams_optimal_cost",

@@ -47,14 +47,37 @@ def render_ansi(
 
 
 def render_rgb(
-    inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, predictions: np.ndarray, time: int
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    mask: np.ndarray,
+    predictions: np.ndarray,
+    time: int,
+    canvas_steps: int | None = None,
 ) -> np.ndarray:
-    """RGB image (H, W, 3) uint8 of the first `time` steps, with a fixed size for a given T.
+    """RGB image (H, W, 3) uint8 of the first `time` steps, on a canvas of fixed size.
 
-    H = (I + 2 * O + 2) * CELL (two separator rows), W = T * CELL. Inputs are drawn as grey
+    H = (I + 2 * O + 2) * CELL (two separator rows), W = C * CELL with C = `canvas_steps` (T when
+    None). An episode shorter than C leaves the right of the canvas blank; a longer one scrolls:
+    the frame shows the C steps that end at the newest observation. Inputs are drawn as grey
     levels of min(|value|, 1); targets grey (darker on unscored steps); predictions white/black,
     red where wrong on a scored step.
     """
+    frame = _render_grid(inputs, targets, mask, predictions, time)  # (rows, T, 3)
+    num_steps = inputs.shape[0]
+    if canvas_steps is not None and canvas_steps != num_steps:
+        shown = min(time + 1, num_steps)
+        start = max(0, shown - canvas_steps)
+        window = frame[:, start : start + canvas_steps]
+        frame = np.empty((frame.shape[0], canvas_steps, 3), dtype=np.uint8)
+        frame[:] = _BACKGROUND
+        frame[:, : window.shape[1]] = window
+    return np.repeat(np.repeat(frame, CELL, axis=0), CELL, axis=1)
+
+
+def _render_grid(
+    inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray, predictions: np.ndarray, time: int
+) -> np.ndarray:
+    """One cell per channel and step: (I + 2 * O + 2, T, 3) uint8."""
     num_steps, input_size = inputs.shape
     output_size = targets.shape[1]
     shown = min(time + 1, num_steps)
@@ -79,4 +102,44 @@ def render_rgb(
     wrong = (predicted != (targets[:time].T > 0.5)) & (mask[:time] > 0)[None, :]
     block[wrong] = _WRONG
     grid[top : top + output_size, :time] = block
-    return np.repeat(np.repeat(grid, CELL, axis=0), CELL, axis=1)
+    return grid
+
+
+def require_matplotlib() -> None:
+    """Raise a ValueError when render_mode="human" cannot draw (matplotlib is missing)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "render_mode='human' draws with matplotlib, which is not installed: "
+            "pip install matplotlib, or use render_mode='rgb_array' or 'ansi'"
+        ) from None
+
+
+def show_human(frame: np.ndarray, figure, fps: float):
+    """Draw `frame` (H, W, 3) in a matplotlib window (created when `figure` is None).
+
+    Returns the figure to pass next time. Under a non-interactive backend (Agg, in tests and on
+    servers) the figure is drawn off screen.
+    """
+    import matplotlib.pyplot as plt
+
+    if figure is None:
+        figure = plt.figure("memtasks")
+        axes = figure.add_subplot()
+        axes.set_axis_off()
+        axes.imshow(frame)
+    else:
+        image = figure.axes[0].images[0]
+        image.set_data(frame)
+    if plt.get_backend().lower() == "agg":
+        figure.canvas.draw()
+    else:
+        plt.pause(1.0 / fps)
+    return figure
+
+
+def close_human(figure) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)

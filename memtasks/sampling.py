@@ -20,6 +20,18 @@ import numpy as np
 
 NORMALISATIONS = ("linear", "standard", "none")
 
+# Upper limits, so that a typo cannot allocate gigabytes (a bad value raises a ValueError naming
+# the argument and its allowed range). They are far beyond the papers' sizes (8 bits, lengths up
+# to 20 in training and 120 in tests, up to 10 repeats).
+MAX_BITS = 1024
+"""Largest `bits` (word size) of a task."""
+MAX_LENGTH = 10_000
+"""Largest sequence length, in the training range or pinned by `options={"length": n}`."""
+MAX_REPEATS = 1_000
+"""Largest repeat count of RepeatCopy, in the training range or pinned by `options`."""
+MAX_EPISODE_VALUES = 2**24
+"""Largest T * (I + O) of one episode (16,777,216 float32 values, 64 MiB)."""
+
 
 class TaskBatch(NamedTuple):
     """A batch of whole episodes, padded to the longest one.
@@ -59,11 +71,22 @@ def check_range(min_name: str, min_value: int, max_name: str, max_value: int) ->
         )
 
 
+def check_episode_size(num_steps: int, input_size: int, output_size: int) -> None:
+    """Raise a ValueError when an episode of `num_steps` steps would exceed `MAX_EPISODE_VALUES`."""
+    values = int(num_steps) * (int(input_size) + int(output_size))
+    if values > MAX_EPISODE_VALUES:
+        raise ValueError(
+            f"an episode of {num_steps} steps x {input_size + output_size} channels "
+            f"({values:,} values) exceeds the limit of {MAX_EPISODE_VALUES:,} values "
+            "(memtasks.sampling.MAX_EPISODE_VALUES): lower the length, repeats or bits"
+        )
+
+
 def check_copy_args(bits: int, min_length: int, max_length: int) -> None:
     """Validate the Copy task's arguments (see `sample_copy`)."""
-    check_int("bits", bits, 1)
-    check_int("min_length", min_length, 1)
-    check_int("max_length", max_length, 1)
+    check_int("bits", bits, 1, MAX_BITS)
+    check_int("min_length", min_length, 1, MAX_LENGTH)
+    check_int("max_length", max_length, 1, MAX_LENGTH)
     check_range("min_length", min_length, "max_length", max_length)
 
 
@@ -78,8 +101,8 @@ def check_repeat_copy_args(
 ) -> None:
     """Validate the RepeatCopy task's arguments (see `sample_repeat_copy`)."""
     check_copy_args(bits, min_length, max_length)
-    check_int("min_repeats", min_repeats, 1)
-    check_int("max_repeats", max_repeats, 1)
+    check_int("min_repeats", min_repeats, 1, MAX_REPEATS)
+    check_int("max_repeats", max_repeats, 1, MAX_REPEATS)
     check_range("min_repeats", min_repeats, "max_repeats", max_repeats)
     if (
         isinstance(repeat_norm, bool)
@@ -92,10 +115,12 @@ def check_repeat_copy_args(
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
 
 
-def _lengths(rng: np.random.Generator, batch_size: int, low: int, high: int, pinned, name: str):
+def _lengths(
+    rng: np.random.Generator, batch_size: int, low: int, high: int, pinned, name: str, limit: int
+):
     if pinned is None:
         return rng.integers(low, high + 1, size=batch_size)
-    return np.full(batch_size, check_int(name, pinned, 1), dtype=np.int64)
+    return np.full(batch_size, check_int(name, pinned, 1, limit), dtype=np.int64)
 
 
 def _random_patterns(rng: np.random.Generator, lengths: np.ndarray, bits: int) -> np.ndarray:
@@ -151,11 +176,15 @@ def sample_copy(
     """
     check_int("batch_size", batch_size, 1)
     check_copy_args(bits, min_length, max_length)
+    if length is not None:
+        check_int("length", length, 1, MAX_LENGTH)
+    steps = copy_episode_length(max_length if length is None else length)
+    check_episode_size(steps, bits + 1, bits)
     return _sample_copy(rng, batch_size, bits, min_length, max_length, length)
 
 
 def _sample_copy(rng, batch_size, bits, min_length, max_length, length) -> TaskBatch:
-    seq_lengths = _lengths(rng, batch_size, min_length, max_length, length, "length")
+    seq_lengths = _lengths(rng, batch_size, min_length, max_length, length, "length", MAX_LENGTH)
     patterns = _random_patterns(rng, seq_lengths, bits)  # (B, L, bits)
     max_length_in_batch = patterns.shape[1]
     episode_lengths = copy_episode_length(seq_lengths)
@@ -257,6 +286,14 @@ def sample_repeat_copy(
     check_repeat_copy_args(
         bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
     )
+    if length is not None:
+        check_int("length", length, 1, MAX_LENGTH)
+    if repeats is not None:
+        check_int("repeats", repeats, 1, MAX_REPEATS)
+    steps = repeat_copy_episode_length(
+        max_length if length is None else length, max_repeats if repeats is None else repeats
+    )
+    check_episode_size(steps, bits + 2, bits + 1)
     return _sample_repeat_copy(
         rng,
         batch_size,
@@ -285,8 +322,10 @@ def _sample_repeat_copy(
     length,
     repeats,
 ) -> TaskBatch:
-    seq_lengths = _lengths(rng, batch_size, min_length, max_length, length, "length")
-    num_repeats = _lengths(rng, batch_size, min_repeats, max_repeats, repeats, "repeats")
+    seq_lengths = _lengths(rng, batch_size, min_length, max_length, length, "length", MAX_LENGTH)
+    num_repeats = _lengths(
+        rng, batch_size, min_repeats, max_repeats, repeats, "repeats", MAX_REPEATS
+    )
     patterns = _random_patterns(rng, seq_lengths, bits)  # (B, L, bits)
     max_length_in_batch = patterns.shape[1]
     episode_lengths = repeat_copy_episode_length(seq_lengths, num_repeats)

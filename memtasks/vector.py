@@ -18,7 +18,19 @@ Variable-length episodes: to take a batch of whole episodes, reset and step unti
 terminated once (`terminated` seen True), ignoring each env's steps after its end (mask 0 there
 after the autoreset is up to the caller, e.g. `alive &= ~terminated`). Options passed to `reset`
 (`{"length": 50}`) pin that reset's episodes only; autoresets draw from the training range, as
-a SyncVectorEnv's autoresets do.
+a SyncVectorEnv's autoresets do. The curriculum hook `set_difficulty(**ranges)` (also as
+`envs.call("set_difficulty", ...)`, as on a SyncVectorEnv) changes the training range of every
+later reset and autoreset.
+
+Seeding: `reset(seed=s)` with an int seeds the batch's one generator. A list of `num_envs` ints
+seeds it with all of them (`numpy.random.SeedSequence(seeds)`): every element counts, so
+`[1, 2]` and `[1, 99]` give different episodes, but env b does not replay a single env seeded
+with `seeds[b]` (a SyncVectorEnv does). A list of another length, or with None in it, is a
+ValueError.
+
+Action spaces as in the single env (`action_space="multibinary" | "multidiscrete" | "discrete"`),
+batched as Gymnasium batches them (MultiBinary(O) -> an int8 `Box(0, 1, (B, O))`, as a
+SyncVectorEnv's; TorchRL reads it as `BoundedDiscrete`, the same values).
 
 Dimensions: B batch (num_envs), T time, I input size, O output size.
 """
@@ -36,9 +48,11 @@ from memtasks.envs.base import (
     RENDER_MODES,
     Scorer,
     Task,
+    check_action_kind,
     check_render_mode,
     check_reward_mode,
     predictions_from_actions,
+    solved_spec,
 )
 from memtasks.envs.copy import CopyTask
 from memtasks.envs.repeat_copy import RepeatCopyTask
@@ -71,18 +85,22 @@ class BitSequenceVectorEnv(VectorEnv):
         reward_mode: str = "none",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
+        task.check_size()
         self.task = task
         self.num_envs = check_int("num_envs", num_envs, 1)
         self.reward_mode = check_reward_mode(reward_mode)
         self.autoreset_mode = _check_autoreset_mode(autoreset_mode)
         self.render_mode = check_render_mode(render_mode)
+        self.action_kind = check_action_kind(action_space, int(task.output_size))
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
 
         self.single_observation_space = task.observation_space()
-        self.single_action_space = task.action_space()
+        self.single_action_space = task.action_space(self.action_kind)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._canvas_steps = int(task.max_episode_length())
 
         batch = self.num_envs
         self._rows = np.arange(batch)
@@ -95,6 +113,44 @@ class BitSequenceVectorEnv(VectorEnv):
         self._pool: TaskBatch | None = None
         self._pool_next = 0
         self._pool_size = max(4 * batch, 64)
+
+    @property
+    def spec(self) -> Any:
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        self._spec = solved_spec(value, self.reward_mode)
+
+    _spec = None
+
+    def difficulty(self) -> dict[str, Any]:
+        """The training range of later resets and autoresets, e.g. {"max_length": 20, ...}."""
+        return self.task.difficulty()
+
+    def set_difficulty(self, **ranges: Any) -> None:
+        """Curriculum hook: draw every later reset and autoreset from the training range `ranges`.
+
+        As `BitSequenceEnv.set_difficulty`: keys are the task's `difficulty_keys`; episodes under
+        way run on; episodes already drawn for autoresets are discarded. The buffers grow when
+        the new range has longer episodes. Raises a ValueError for a bad range (no change then).
+        """
+        self.task = self.task.with_difficulty(**ranges)
+        self._pool = None
+        self._grow(int(self.task.max_episode_length()) + 1)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call the method `name` (or read the attribute) once; the result for each of the B envs.
+
+        As `SyncVectorEnv.call`, so `envs.call("set_difficulty", max_length=10)` works on both.
+        """
+        attribute = getattr(self, name)
+        result = attribute(*args, **kwargs) if callable(attribute) else attribute
+        return (result,) * self.num_envs
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """The attribute `name`, once for each of the B envs (as `SyncVectorEnv.get_attr`)."""
+        return self.call(name)
 
     def _allocate(self, capacity: int) -> None:
         """(Re)allocate the episode buffers with room for `capacity` steps."""
@@ -172,11 +228,13 @@ class BitSequenceVectorEnv(VectorEnv):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset every env, or only those in `options["reset_mask"]` ((B,) bool).
 
-        `seed` (an int) seeds the batch's one generator. Other options pin difficulty for the
-        episodes of this reset, e.g. {"length": 50} or {"repeats": 7}.
+        `seed`: an int, or a list of `num_envs` ints, seeds the batch's one generator (see the
+        module docstring). Other options pin difficulty for the episodes of this reset, e.g.
+        {"length": 50} or {"repeats": 7}.
         """
-        if isinstance(seed, (list, tuple)):
-            seed = seed[0]
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            self._seed_from_list(list(seed))
+            seed = None
         super().reset(seed=seed)
         pinned = self.task.parse_options(options)
         reset_mask = (options or {}).get("reset_mask")
@@ -205,13 +263,28 @@ class BitSequenceVectorEnv(VectorEnv):
         info["_mask"] = reset_mask.copy()
         return observations, info
 
+    def _seed_from_list(self, seeds: list) -> None:
+        if len(seeds) != self.num_envs or any(
+            isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
+            for value in seeds
+        ):
+            raise ValueError(
+                f"seed must be an int or a list of {self.num_envs} ints >= 0 (one per env), "
+                f"got {seeds!r}"
+            )
+        sequence = np.random.SeedSequence([int(value) for value in seeds])
+        self._np_random = np.random.Generator(np.random.PCG64(sequence))
+        self._np_random_seed = -1  # not a single int: see the module docstring
+
     def step(
         self, actions: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env with `actions` (B, O): bits, bools or probabilities (> 0.5 is a 1)."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        predictions = predictions_from_actions(actions, (self.num_envs, self.task.output_size))
+        predictions = predictions_from_actions(
+            actions, (self.num_envs, self.task.output_size), self.action_kind
+        )
         rows, time = self._rows, self._time
 
         resetting = self._needs_reset
@@ -295,6 +368,7 @@ class BitSequenceVectorEnv(VectorEnv):
                     self._mask[row, :length],
                     self._predictions[row, :length],
                     int(self._time[row]),
+                    **({"canvas_steps": self._canvas_steps} if draw is render.render_rgb else {}),
                 )
             )
         return tuple(frames)
@@ -312,9 +386,10 @@ class CopyVectorEnv(BitSequenceVectorEnv):
         reward_mode: str = "none",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         task = CopyTask(bits, min_length, max_length)
-        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode)
+        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode, action_space)
 
 
 class RepeatCopyVectorEnv(BitSequenceVectorEnv):
@@ -333,8 +408,9 @@ class RepeatCopyVectorEnv(BitSequenceVectorEnv):
         reward_mode: str = "none",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         task = RepeatCopyTask(
             bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
         )
-        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode)
+        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode, action_space)

@@ -1,5 +1,7 @@
 """Action wrappers for RL libraries that cannot take ``MultiBinary(O)`` actions.
 
+The envs themselves take ``action_space="multidiscrete"`` or ``"discrete"`` (the same mappings,
+see ``memtasks.envs.base.make_action_space``); these wrappers are for an env made elsewhere.
 numpy + gymnasium only, like the rest of memtasks.
 """
 

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import memtasks
 from memtasks.sampling import sample_copy, sample_repeat_copy
 
+COPY_IDS = ("memtasks/Copy-v0", "memtasks/RepeatCopy-v0")  # tests that use their kwargs
 ENV_KWARGS = [
     {},
     {"reward_mode": "bit", "render_mode": "rgb_array"},
@@ -22,17 +23,19 @@ ENV_KWARGS = [
 
 
 def test_task_ids_are_registered_with_vector_entry_points_and_no_step_limit():
-    assert memtasks.TASK_IDS == ("memtasks/Copy-v0", "memtasks/RepeatCopy-v0")
+    assert memtasks.TASK_IDS[:2] == ("memtasks/Copy-v0", "memtasks/RepeatCopy-v0")
     registered = [env_id for env_id in gym.registry if env_id.startswith("memtasks/")]
-    assert sorted(registered) == sorted(memtasks.TASK_IDS)
-    for env_id in memtasks.TASK_IDS:
+    assert sorted(registered) == sorted(memtasks.ALL_IDS)
+    assert {"memtasks/Copy-Easy-v0", "memtasks/RepeatCopy-Hard-v0"} <= set(memtasks.LEVEL_IDS)
+    for env_id in memtasks.ALL_IDS:
         spec = gym.spec(env_id)
         assert isinstance(spec.entry_point, str) and isinstance(spec.vector_entry_point, str)
         assert spec.max_episode_steps is None
+        assert spec.reward_threshold == 0.95
     memtasks._register()  # idempotent: no error, no duplicate-registration warning
 
 
-@pytest.mark.parametrize("env_id", memtasks.TASK_IDS)
+@pytest.mark.parametrize("env_id", memtasks.ALL_IDS)
 @pytest.mark.parametrize("kwargs", ENV_KWARGS)
 def test_gymnasium_check_env(env_id, kwargs):
     with warnings.catch_warnings():
@@ -49,7 +52,7 @@ def test_gymnasium_check_env_standard_normalisation(env_id):
         check_env(gym.make(env_id, **kwargs).unwrapped)
 
 
-@pytest.mark.parametrize("env_id", memtasks.TASK_IDS)
+@pytest.mark.parametrize("env_id", memtasks.ALL_IDS)
 def test_stable_baselines3_check_env(env_id):
     sb3_checker = pytest.importorskip(
         "stable_baselines3.common.env_checker", reason="stable-baselines3 is not installed"
@@ -77,7 +80,7 @@ def _rollout(env, seed, episodes=3):
     return record
 
 
-@pytest.mark.parametrize("env_id", memtasks.TASK_IDS)
+@pytest.mark.parametrize("env_id", memtasks.ALL_IDS)
 def test_same_seed_same_episodes_byte_for_byte(env_id):
     first = _rollout(gym.make(env_id, reward_mode="bit"), seed=7)
     second = _rollout(gym.make(env_id, reward_mode="bit"), seed=7)
@@ -206,7 +209,7 @@ def test_probability_actions_are_thresholded_at_one_half():
     assert ones_scored > 0 and info["bit_errors"] == ones_scored
 
 
-@pytest.mark.parametrize("env_id", memtasks.TASK_IDS)
+@pytest.mark.parametrize("env_id", COPY_IDS)
 @pytest.mark.parametrize("bad_action", [np.zeros(3), np.zeros((1, 5)), np.zeros(9), 1])
 def test_action_of_wrong_shape_is_a_value_error(env_id, bad_action):
     env = gym.make(env_id, bits=4).unwrapped  # RepeatCopy: O = 5; Copy: O = 4
@@ -218,17 +221,33 @@ def test_action_of_wrong_shape_is_a_value_error(env_id, bad_action):
 
 
 BAD_KWARGS = [
-    ("memtasks/Copy-v0", {"bits": 0}, r"bits must be an integer >= 1, got 0"),
-    ("memtasks/Copy-v0", {"bits": 2.5}, r"bits must be an integer >= 1, got 2.5"),
-    ("memtasks/Copy-v0", {"min_length": 0}, r"min_length must be an integer >= 1, got 0"),
-    ("memtasks/Copy-v0", {"max_length": -3}, r"max_length must be an integer >= 1, got -3"),
+    ("memtasks/Copy-v0", {"bits": 0}, r"bits must be an integer in \[1, 1024\], got 0"),
+    ("memtasks/Copy-v0", {"bits": 2.5}, r"bits must be an integer in \[1, 1024\], got 2.5"),
+    (
+        "memtasks/Copy-v0",
+        {"min_length": 0},
+        r"min_length must be an integer in \[1, 10000\], got 0",
+    ),
+    (
+        "memtasks/Copy-v0",
+        {"max_length": -3},
+        r"max_length must be an integer in \[1, 10000\], got -3",
+    ),
     ("memtasks/Copy-v0", {"min_length": 5, "max_length": 4}, r"min_length must be <= max_length"),
     ("memtasks/Copy-v0", {"reward_mode": "dense"}, r"reward_mode must be one of \('none', 'bit'"),
     ("memtasks/Copy-v0", {"render_mode": "rgb"}, r"render_mode must be None or one of"),
-    ("memtasks/RepeatCopy-v0", {"bits": -1}, r"bits must be an integer >= 1"),
+    ("memtasks/RepeatCopy-v0", {"bits": -1}, r"bits must be an integer in \[1, 1024\]"),
     ("memtasks/RepeatCopy-v0", {"min_length": 3}, r"min_length must be <= max_length"),
-    ("memtasks/RepeatCopy-v0", {"min_repeats": 0}, r"min_repeats must be an integer >= 1"),
-    ("memtasks/RepeatCopy-v0", {"max_repeats": True}, r"max_repeats must be an integer >= 1"),
+    (
+        "memtasks/RepeatCopy-v0",
+        {"min_repeats": 0},
+        r"min_repeats must be an integer in \[1, 1000\]",
+    ),
+    (
+        "memtasks/RepeatCopy-v0",
+        {"max_repeats": True},
+        r"max_repeats must be an integer in \[1, 1000\]",
+    ),
     ("memtasks/RepeatCopy-v0", {"min_repeats": 4}, r"min_repeats must be <= max_repeats"),
     ("memtasks/RepeatCopy-v0", {"repeat_norm": -1.0}, r"repeat_norm must be a finite number > 0"),
     ("memtasks/RepeatCopy-v0", {"repeat_norm": float("inf")}, r"repeat_norm must be a finite"),
@@ -251,8 +270,8 @@ def test_bad_kwargs_raise_at_make_time(env_id, kwargs, message, vectorised):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"length": 0}, r"options\['length'\] must be an integer >= 1, got 0"),
-        ({"repeats": 2.5}, r"options\['repeats'\] must be an integer >= 1"),
+        ({"length": 0}, r"options\['length'\] must be an integer in \[1, 10000\], got 0"),
+        ({"repeats": 2.5}, r"options\['repeats'\] must be an integer in \[1, 1000\]"),
         ({"speed": 3}, r"unknown reset option 'speed'; allowed options: \('length', 'repeats'\)"),
     ],
 )

@@ -157,15 +157,15 @@ def test_standard_normalisation_has_mean_0_variance_1_over_the_training_range():
 @pytest.mark.parametrize(
     ("sampler", "kwargs", "message"),
     [
-        (sample_copy, {"bits": 0}, r"bits must be an integer >= 1, got 0"),
+        (sample_copy, {"bits": 0}, r"bits must be an integer in \[1, 1024\], got 0"),
         (sample_copy, {"min_length": 3, "max_length": 2}, r"min_length must be <= max_length"),
-        (sample_copy, {"min_length": -1}, r"min_length must be an integer >= 1"),
-        (sample_copy, {"length": 0}, r"length must be an integer >= 1"),
+        (sample_copy, {"min_length": -1}, r"min_length must be an integer in \[1, 10000\]"),
+        (sample_copy, {"length": 0}, r"length must be an integer in \[1, 10000\]"),
         (sample_copy, {"batch_size": 0}, r"batch_size must be an integer >= 1"),
-        (sample_repeat_copy, {"min_repeats": 0}, r"min_repeats must be an integer >= 1"),
+        (sample_repeat_copy, {"min_repeats": 0}, r"min_repeats must be an integer in \[1, 1000\]"),
         (sample_repeat_copy, {"repeat_norm": 0.0}, r"repeat_norm must be a finite number > 0"),
         (sample_repeat_copy, {"normalisation": "zscore"}, r"normalisation must be one of"),
-        (sample_repeat_copy, {"repeats": -2}, r"repeats must be an integer >= 1"),
+        (sample_repeat_copy, {"repeats": -2}, r"repeats must be an integer in \[1, 1000\]"),
     ],
 )
 def test_sampler_argument_errors(sampler, kwargs, message):

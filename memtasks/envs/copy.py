@@ -12,12 +12,13 @@ class CopyTask(Task):
     """Copy: `bits` random bits per word, length uniform in [min_length, max_length]."""
 
     option_keys = ("length",)
+    difficulty_keys = ("min_length", "max_length")
 
     def __init__(self, bits: int = 8, min_length: int = 1, max_length: int = 20):
         check_copy_args(bits, min_length, max_length)
-        self.bits, self.min_length, self.max_length = bits, min_length, max_length
-        self.input_size = bits + 1
-        self.output_size = bits
+        self.bits, self.min_length, self.max_length = int(bits), int(min_length), int(max_length)
+        self.input_size = self.bits + 1
+        self.output_size = self.bits
 
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return (
@@ -122,5 +123,7 @@ class CopyEnv(BitSequenceEnv):
         max_length: int = 20,
         reward_mode: str = "none",
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
-        super().__init__(CopyTask(bits, min_length, max_length), reward_mode, render_mode)
+        task = CopyTask(bits, min_length, max_length)
+        super().__init__(task, reward_mode, render_mode, action_space)

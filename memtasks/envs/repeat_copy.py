@@ -22,6 +22,7 @@ class RepeatCopyTask(Task):
     """RepeatCopy: deepmind/dnc layout; see `memtasks.sampling.sample_repeat_copy`."""
 
     option_keys = ("length", "repeats")
+    difficulty_keys = ("min_length", "max_length", "min_repeats", "max_repeats")
 
     def __init__(
         self,
@@ -36,11 +37,11 @@ class RepeatCopyTask(Task):
         check_repeat_copy_args(
             bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
         )
-        self.bits, self.min_length, self.max_length = bits, min_length, max_length
-        self.min_repeats, self.max_repeats = min_repeats, max_repeats
+        self.bits, self.min_length, self.max_length = int(bits), int(min_length), int(max_length)
+        self.min_repeats, self.max_repeats = int(min_repeats), int(max_repeats)
         self.repeat_norm, self.normalisation = float(repeat_norm), normalisation
-        self.input_size = bits + 2
-        self.output_size = bits + 1
+        self.input_size = self.bits + 2
+        self.output_size = self.bits + 1
 
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         low = np.zeros(self.input_size, dtype=np.float32)
@@ -182,8 +183,9 @@ class RepeatCopyEnv(BitSequenceEnv):
         normalisation: str = "linear",
         reward_mode: str = "none",
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         task = RepeatCopyTask(
             bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
         )
-        super().__init__(task, reward_mode, render_mode)
+        super().__init__(task, reward_mode, render_mode, action_space)
