@@ -20,6 +20,7 @@ without stepping the env, converting every observation and copying every action 
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from collections.abc import Callable
@@ -58,10 +59,23 @@ class NonFiniteLossError(RuntimeError):
 
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None):
-    """``gymnasium.make_vec`` with the env's native vector entry point when it has one."""
+    """``gymnasium.make_vec`` with the env's native vector entry point when it has one.
+
+    ``env_id`` is a registered id ("memtasks/Copy-v0") or the module form Gymnasium's ``make``
+    takes, "module:id" ("memtasks:memtasks/Copy-v0"): the module is imported first, so that it
+    registers its ids. An unknown module is a ValueError.
+    """
     import memtasks  # noqa: F401  (registers the memtasks ids)
 
     env_kwargs = dict(env_kwargs or {})
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ValueError(
+                f"env {module}:{env_id}: cannot import module {module!r}: {error}"
+            ) from None
     spec = gym.spec(env_id)
     mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **env_kwargs)
