@@ -221,7 +221,7 @@ def test_probabilities_are_thresholded_and_wrong_shapes_rejected():
             env.step(bad)
 
 
-@pytest.mark.parametrize("env_id", memtasks.TASK_IDS)
+@pytest.mark.parametrize("env_id", memtasks.ALL_IDS)
 def test_native_vector_env_is_deterministic_and_picklable(env_id):
     def run(env, actions_seed=0):
         rng = np.random.default_rng(actions_seed)
