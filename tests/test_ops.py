@@ -104,17 +104,27 @@ def test_the_ops_run_the_torch_ops_on_other_devices():
 
 
 @pytest.mark.parametrize("circuit", ["ntm", "dnc"])
-def test_the_ops_in_inference_mode(circuit):
-    """Inference tensors skip the autograd kernel: the op's CPU kernel runs the C forward."""
+def test_the_python_entry_and_the_registered_op_agree(circuit):
+    """`ops.ntm_access` (eager: the op's autograd kernel without the dispatcher) and
+    `torch.ops.memagents.ntm_access` (through it), with grad, and in inference mode (where the
+    op's CPU kernel runs): the same values and gradients."""
     if circuit == "ntm":
-        inputs, step = ntm_inputs(grad=False), lambda *t: ops.ntm_access(*t, 1)
+        inputs, extra = ntm_inputs(), (1, NTM_OFFSETS)
+        entry, op = ops.ntm_access, torch.ops.memagents.ntm_access
     else:
-        inputs, step = dnc_inputs(grad=False), ops.dnc_access
-    expected = step(*inputs)
-    with torch.inference_mode():
-        outputs = step(*[t.clone() for t in inputs])
-    for a, b in zip(outputs, expected, strict=True):
-        torch.testing.assert_close(a, b)
+        inputs, extra = dnc_inputs(), (DNC_OFFSETS,)
+        entry, op = ops.dnc_access, torch.ops.memagents.dnc_access
+    results = []
+    for step in (entry, op):
+        outputs = step(*inputs, *extra)
+        results.append((*outputs, *torch.autograd.grad(weighted_sum(outputs), inputs[:3])))
+        with torch.inference_mode():
+            results.append(step(*[t.detach().clone() for t in inputs], *extra))
+    for a, b in zip(results[0], results[2], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for a, b, c in zip(results[1], results[3], results[0], strict=False):
+        torch.testing.assert_close(a, c, rtol=0, atol=0)
+        torch.testing.assert_close(b, c, rtol=0, atol=0)
 
 
 # -- the kernels' entry checks (one test per check) -----------------------------------------------
