@@ -18,6 +18,10 @@ Each op is declared once (schema) with:
 - fake (meta) implementations of the internal ops, so torch.compile traces the CPU kernels with
   no graph break (`fullgraph=True`), compiled and eager running the same C code.
 
+The Python entries `ntm_access` and `dnc_access` below call the op; in a plain eager CPU call
+(no torch.compile, no tracer) they run its AutogradCPU kernel without the dispatcher's round trip
+(the same code; tests/test_ops.py checks both routes agree bit for bit).
+
 Double backward works on every path: where the C backward would be differentiated (a backward
 with create_graph=True), it is computed from the torch ops instead, whose graph autograd can
 differentiate again.
