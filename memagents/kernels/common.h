@@ -63,8 +63,9 @@ static void NAME(row_norms)(const real *M, int N, int W, real *norms) {
 /* Content weights of one key over the N rows of M (N, W), norms the rows' norms:
  * similarity[n] = key . M[n] / ((|key| + eps)(|M[n]| + eps)), weights = softmax(strength *
  * similarity). Returns |key|. */
-static real NAME(content_weighting)(const real *key, real strength, const real *M, const real *norms, int N,
-                          int W, real *similarity, real *weights) {
+static real NAME(content_weighting)(const real *key, real strength, const real *M,
+                                    const real *norms, int N, int W, real *similarity,
+                                    real *weights) {
     real key_norm = 0;
     for (int j = 0; j < W; j++) key_norm += key[j] * key[j];
     key_norm = sqrt(key_norm);
@@ -80,13 +81,14 @@ static real NAME(content_weighting)(const real *key, real strength, const real *
     return key_norm;
 }
 
-/* Backward of `content_weighting` from the weights' gradient g_weights (N, overwritten): adds to g_key (W),
- * g_M (N, W) through the dot products and g_norm (N) for the rows' norms (see norms_backward);
- * returns the strength's gradient. */
-static real NAME(content_weighting_backward)(const real *key, real key_norm, real strength, const real *M,
-                                   const real *norms, const real *similarity, const real *weights,
-                                   real *g_weights, int N, int W, real *g_key, real *g_M,
-                                   real *g_norm) {
+/* Backward of `content_weighting` from the weights' gradient g_weights (N, overwritten): adds to
+ * g_key (W), g_M (N, W) through the dot products and g_norm (N) for the rows' norms (see
+ * norms_backward); returns the strength's gradient. */
+static real NAME(content_weighting_backward)(const real *key, real key_norm, real strength,
+                                             const real *M, const real *norms,
+                                             const real *similarity, const real *weights,
+                                             real *g_weights, int N, int W, real *g_key, real *g_M,
+                                             real *g_norm) {
     real *g_similarity = g_weights, g_strength = 0;
     NAME(softmax_backward)(weights, g_weights, g_similarity, N);
     for (int n = 0; n < N; n++) {

@@ -78,21 +78,23 @@ int NAME(dnc_access_saved_size)(int N, int W, int R) {
 }
 
 void NAME(dnc_access_forward)(int B, int N, int W, int R, const int *layout, const real *iface,
-                              const real *memory,
-                              const real *prev_read, const real *prev_write,
+                              const real *memory, const real *prev_read, const real *prev_write,
                               const real *prev_usage, const real *prev_link,
                               const real *prev_precedence, real *reads, real *read_weights,
-                              real *write_weights, real *usage_out, real *link,
-                              real *precedence, real *new_memory, real *saved) {
+                              real *write_weights, real *usage_out, real *link, real *precedence,
+                              real *new_memory, real *saved) {
     const NAME(DNCDims) d = NAME(dnc_dims)(N, W, R, layout);
     for (int b = 0; b < B; b++) {
-        const real *x = iface + (size_t)b * d.P, *Mp = memory + (size_t)b * N * W;
-        const real *prw = prev_read + (size_t)b * R * N, *pww = prev_write + (size_t)b * N;
-        const real *pu = prev_usage + (size_t)b * N, *Lp = prev_link + (size_t)b * N * N;
-        const real *pp = prev_precedence + (size_t)b * N;
-        real *s = saved + (size_t)b * d.saved_size, *M = new_memory + (size_t)b * N * W;
-        real *rw = read_weights + (size_t)b * R * N, *ww = write_weights + (size_t)b * N;
-        real *L = link + (size_t)b * N * N, *p = precedence + (size_t)b * N;
+        const real *x = iface + (size_t)b * d.P, *memory_prev = memory + (size_t)b * N * W;
+        const real *prev_read_b = prev_read + (size_t)b * R * N,
+                   *prev_write_b = prev_write + (size_t)b * N;
+        const real *prev_usage_b = prev_usage + (size_t)b * N,
+                   *prev_link_b = prev_link + (size_t)b * N * N;
+        const real *prev_precedence_b = prev_precedence + (size_t)b * N;
+        real *s = saved + (size_t)b * d.saved_size, *memory_new = new_memory + (size_t)b * N * W;
+        real *read_weights_b = read_weights + (size_t)b * R * N,
+             *write_weights_b = write_weights + (size_t)b * N;
+        real *link_b = link + (size_t)b * N * N, *precedence_b = precedence + (size_t)b * N;
         real *act = s + d.activations, *erase = act, *free_gates = act + W;
         for (int j = 0; j < W; j++) erase[j] = NAME(sigmoid)(x[d.erase + j]);
         for (int r = 0; r < R; r++) free_gates[r] = NAME(sigmoid)(x[d.free_gates + r]);
@@ -105,17 +107,18 @@ void NAME(dnc_access_forward)(int B, int N, int W, int R, const int *layout, con
         real *usage = usage_out + (size_t)b * N;
         for (int n = 0; n < N; n++) {
             real retention = 1;
-            for (int r = 0; r < R; r++) retention *= 1 - free_gates[r] * prw[r * N + n];
-            s[d.usage_written + n] = pu[n] + pww[n] - pu[n] * pww[n];
+            for (int r = 0; r < R; r++) retention *= 1 - free_gates[r] * prev_read_b[r * N + n];
+            s[d.usage_written + n] =
+                prev_usage_b[n] + prev_write_b[n] - prev_usage_b[n] * prev_write_b[n];
             s[d.retention + n] = retention;
             usage[n] = s[d.usage_written + n] * retention;
         }
 
         /* write weights: content on M_{t-1} mixed with allocation */
-        NAME(row_norms)(Mp, N, W, s + d.norm_prev);
-        s[d.key_norm + R] = NAME(content_weighting)(x + d.keys + R * W, s[d.strength + R], Mp,
-                                          s + d.norm_prev, N, W, s + d.write_similarity,
-                                          s + d.write_content);
+        NAME(row_norms)(memory_prev, N, W, s + d.norm_prev);
+        s[d.key_norm + R] = NAME(content_weighting)(x + d.keys + R * W, s[d.strength + R],
+                                                    memory_prev, s + d.norm_prev, N, W,
+                                                    s + d.write_similarity, s + d.write_content);
         /* allocation: stable ascending sort of usage in [eps, 1] (insertion sort, small N) */
         real *sorted = s + d.sorted, *order = s + d.order, *prefix = s + d.prefix;
         for (int n = 0; n < N; n++) {
@@ -136,39 +139,44 @@ void NAME(dnc_access_forward)(int B, int N, int W, int R, const int *layout, con
         for (int n = 0; n < N; n++) {
             const real content = s[d.write_content + n];
             s[d.mixed + n] = content + allocation_gate * (s[d.allocation + n] - content);
-            ww[n] = write_gate * s[d.mixed + n];
+            write_weights_b[n] = write_gate * s[d.mixed + n];
         }
 
         /* erase and write: M_t = M_{t-1} + w (v - M_{t-1} e) */
         const real *v = x + d.write_vector;
         for (int n = 0; n < N; n++)
             for (int j = 0; j < W; j++)
-                M[n * W + j] = Mp[n * W + j] + ww[n] * (v[j] - Mp[n * W + j] * erase[j]);
+                memory_new[n * W + j] =
+                    memory_prev[n * W + j] +
+                    write_weights_b[n] * (v[j] - memory_prev[n * W + j] * erase[j]);
 
         /* link L[i][j] = (1 - w_i - w_j) L_p[i][j] + w_i p_p[j], zero diagonal; precedence */
         real written = 0;
         for (int i = 0; i < N; i++) {
             for (int j = 0; j < N; j++)
-                L[i * N + j] = (1 - ww[i] - ww[j]) * Lp[i * N + j] + ww[i] * pp[j];
-            L[i * N + i] = 0;
-            written += ww[i];
+                link_b[i * N + j] =
+                    (1 - write_weights_b[i] - write_weights_b[j]) * prev_link_b[i * N + j] +
+                    write_weights_b[i] * prev_precedence_b[j];
+            link_b[i * N + i] = 0;
+            written += write_weights_b[i];
         }
-        for (int n = 0; n < N; n++) p[n] = (1 - written) * pp[n] + ww[n];
+        for (int n = 0; n < N; n++)
+            precedence_b[n] = (1 - written) * prev_precedence_b[n] + write_weights_b[n];
 
         /* read weights: content on M_t, forward L w_r, backward L^T w_r, mixed by the modes */
-        NAME(row_norms)(M, N, W, s + d.norm_new);
+        NAME(row_norms)(memory_new, N, W, s + d.norm_new);
         for (int r = 0; r < R; r++) {
             real *content = s + d.read_content + r * N, *mode = s + d.mode + 3 * r;
             real *forward = s + d.forward + r * N, *backward = s + d.backward + r * N;
-            s[d.key_norm + r] = NAME(content_weighting)(x + d.keys + r * W, s[d.strength + r], M,
-                                              s + d.norm_new, N, W,
-                                              s + d.read_similarity + r * N, content);
+            s[d.key_norm + r] = NAME(content_weighting)(x + d.keys + r * W, s[d.strength + r],
+                                                        memory_new, s + d.norm_new, N, W,
+                                                        s + d.read_similarity + r * N, content);
             /* row by row, so both loops run along rows of L (contiguous, vectorized) */
-            const real *restrict w = prw + r * N;
+            const real *restrict w = prev_read_b + r * N;
             real *restrict f = forward, *restrict bw = backward;
             for (int j = 0; j < N; j++) bw[j] = 0;
             for (int i = 0; i < N; i++) {
-                const real *restrict row = L + i * N;
+                const real *restrict row = link_b + i * N;
                 real total = 0;
                 for (int j = 0; j < N; j++) {
                     total += row[j] * w[j];
@@ -178,12 +186,12 @@ void NAME(dnc_access_forward)(int B, int N, int W, int R, const int *layout, con
             }
             for (int m = 0; m < 3; m++) mode[m] = x[d.modes + 3 * r + m];
             NAME(softmax)(mode, 3);
-            real *weights = rw + r * N, *read = reads + ((size_t)b * R + r) * W;
+            real *weights = read_weights_b + r * N, *read = reads + ((size_t)b * R + r) * W;
             for (int n = 0; n < N; n++)
                 weights[n] = mode[0] * backward[n] + mode[1] * forward[n] + mode[2] * content[n];
             memset(read, 0, sizeof(real) * W);
             for (int n = 0; n < N; n++)
-                for (int j = 0; j < W; j++) read[j] += weights[n] * M[n * W + j];
+                for (int j = 0; j < W; j++) read[j] += weights[n] * memory_new[n * W + j];
         }
     }
 }

@@ -90,9 +90,8 @@ static void NAME(address)(const NAME(Dims) * d, int k, const real *x, const real
     const real gate = NAME(sigmoid)(x[d->gates + k]);
     const real gamma = NAME(oneplus)(x[d->gammas + k]);
     h.scalars[STRENGTH] = strength, h.scalars[GATE] = gate, h.scalars[GAMMA] = gamma;
-    h.scalars[KEY_NORM] =
-        NAME(content_weighting)(x + d->keys + k * W, strength, memory, memory_norm, N, W, h.similarity,
-                      h.content);
+    h.scalars[KEY_NORM] = NAME(content_weighting)(x + d->keys + k * W, strength, memory,
+                                                  memory_norm, N, W, h.similarity, h.content);
     for (int n = 0; n < N; n++) h.gated[n] = prev[n] + gate * (h.content[n] - prev[n]);
 
     for (int s = 0; s < S; s++) h.shift[s] = x[d->shifts + k * S + s];
