@@ -12,7 +12,7 @@
 # 2. visdom 0.2.4 ships only as an sdist whose setup.py imports pkg_resources, which setuptools>=81
 #    no longer has. pip's isolated build would pull the newest setuptools and fail, so visdom is built
 #    without isolation against a setuptools that still has pkg_resources.
-# 3. The project itself, editable, with the agents and dev extras.
+# 3. The project itself, editable, with the agents, RL, sweep (Ray Tune) and dev extras.
 # 4. visdom's server downloads its JS/CSS from CDNs at start, which fails offline; the same files are
 #    npm packages, installed once into visdom's static folder by scripts/visdom_server.py.
 # 5. The fused C kernels of the NTM and DNC memory steps (memagents/kernels), compiled once with the
@@ -41,8 +41,14 @@ else
   "${PIP[@]}" --no-build-isolation "visdom==0.2.4"
 fi
 
-echo "==> [3/6] memtasks + memagents (editable, with the agents and dev extras)"
+echo "==> [3/6] memtasks + memagents (editable, with the agents, rl, sweep and dev extras)"
+TORCH_BEFORE="$("$PY" -c 'import torch; print(torch.__version__)')"
 "${PIP[@]}" -e ".[dev]"
+TORCH_AFTER="$("$PY" -c 'import torch; print(torch.__version__)')"
+if [ "$TORCH_BEFORE" != "$TORCH_AFTER" ]; then
+  echo "error: installing the project replaced torch $TORCH_BEFORE with $TORCH_AFTER" >&2
+  exit 1
+fi
 
 echo "==> [4/6] visdom web assets from the npm registry (once)"
 if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \

@@ -1,84 +1,287 @@
-"""Run several training configurations in parallel (one thread each) and tabulate time to solved.
+"""Sweep training settings over seeds on Ray Tune, on this machine or on a Ray cluster.
 
-    python scripts/sweep.py --preset ntm-copy --jobs 2 --seconds 600 \
-        --config "--optimizer adam --lr 1e-3 --eps 1e-8" \
-        --config "--lr 1e-3" --seeds 1 2 3
+    python scripts/sweep.py --preset ntm-copy --seeds 1 2 3 4 5            # time to solved
+    python scripts/sweep.py --preset ntm-copy --grid optimizer=adam,rmsprop --seeds 1 2 3 \
+        --set max_steps=3000 --asha
+    python scripts/sweep.py --preset dnc-repeat-copy --loguniform lr=1e-4:1e-2 --samples 8
+    python scripts/sweep.py --spec sweep.yaml --address auto                # on a running cluster
 
-Each configuration x seed is one `scripts/train.py` run (its own run folder under --runs-dir,
-`--eval-every` from the command line, stopped when solved or after --seconds). The table gives,
-per run, the step, sequences and seconds at which it was solved, or the last evaluation's bit
-errors when it was not.
+Each trial is one training run through the in-process API (``memagents.training.fit``, the loop
+scripts/train.py runs), one CPU and one torch thread, in its own run folder; it reports each
+evaluation to Tune with its checkpoint, so a trial that dies (a node lost, a process killed)
+restarts from its last checkpoint and ends exactly where an uninterrupted one would (batches are a
+function of (seed, step)). At the end a table of time to solved and final bit errors, median
+(min-max) over the seeds of each setting, is printed and written (summary.md, trials.csv,
+results.json) to the sweep's folder.
+
+Settings: ``--set NAME=VALUE`` (fixed), ``--grid NAME=V1,V2`` (every value), ``--choice
+NAME=V1,V2`` / ``--loguniform NAME=LOW:HIGH`` / ``--uniform NAME=LOW:HIGH`` (drawn per sample);
+NAME is a TrainConfig field or env_kwargs.KEY / circuit_kwargs.KEY. ``--spec FILE`` reads the same
+from YAML or JSON (see memagents.sweeps).
+
+Where it runs: with no --address, an embedded Ray on this machine (one trial per CPU). On a
+cluster (``ray start --head`` on one machine, ``ray start --address HEAD:PORT`` on the others,
+with --storage on a folder every node shares), give ``--address auto`` on a cluster machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
-import subprocess
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from memagents.runs import read_metrics
+from memagents.sweeps import (
+    SweepSpec,
+    TrialResult,
+    markdown_table,
+    spec_from_arguments,
+    summarize,
+    trial_config,
+    write_results,
+)
 
-SCRIPT = Path(__file__).resolve().parent / "train.py"
+OLD_FLAGS = {
+    "--config": "--set NAME=VALUE / --grid NAME=V1,V2 (TrainConfig fields; see --help)",
+    "--jobs": "--max-concurrent N",
+    "--runs-dir": "--storage FOLDER",
+}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    for flag, replacement in OLD_FLAGS.items():
+        if argv is not None and any(a == flag or a.startswith(flag + "=") for a in argv):
+            raise SystemExit(f"error: {flag} was replaced by {replacement}")
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", required=True)
-    parser.add_argument("--config", action="append", required=True, help="train.py overrides")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
-    parser.add_argument("--seconds", type=float, default=600, help="wall-clock limit per run")
-    parser.add_argument("--eval-every", type=int, default=250)
-    parser.add_argument("--runs-dir", default="runs/sweep")
-    args = parser.parse_args(argv)
-
-    runs = []
-    for index, config in enumerate(args.config):
-        for seed in args.seeds:
-            name = f"{args.preset}-c{index}-s{seed}"
-            command = [
-                sys.executable, str(SCRIPT), "--preset", args.preset, *shlex.split(config),
-                "--seed", str(seed), "--eval-every", str(args.eval_every), "--run-name", name,
-                "--runs-dir", args.runs_dir, "--no-visdom", "--no-progress", "--num-threads", "1",
-            ]  # fmt: skip
-            runs.append((config, seed, name, command))
-
-    pending, active = list(runs), []
-    while pending or active:
-        while pending and len(active) < args.jobs:
-            config, seed, name, command = pending.pop(0)
-            process = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            active.append((process, time.monotonic()))
-        for process, started in list(active):
-            if process.poll() is not None:
-                active.remove((process, started))
-            elif time.monotonic() - started > args.seconds:
-                process.terminate()  # train.py checkpoints on SIGTERM
-                process.wait()
-                active.remove((process, started))
-        time.sleep(0.5)
-
-    print(
-        f"| {args.preset} + overrides | seed | solved at step | sequences | seconds | last eval |"
+    parser.add_argument("--preset", help="the preset every trial starts from")
+    parser.add_argument("--spec", help="a YAML or JSON sweep spec (the flags below add to it)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (a grid over them)")
+    parser.add_argument("--samples", type=int, help="draws of the whole grid (default 1)")
+    parser.add_argument("--set", dest="set_", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2")
+    parser.add_argument("--choice", action="append", default=[], metavar="NAME=V1,V2")
+    parser.add_argument("--loguniform", action="append", default=[], metavar="NAME=LOW:HIGH")
+    parser.add_argument("--uniform", action="append", default=[], metavar="NAME=LOW:HIGH")
+    parser.add_argument("--eval-every", type=int, help="evaluate (and report to Tune) this often")
+    parser.add_argument("--seconds", type=float, help="wall-clock limit per trial")
+    parser.add_argument(
+        "--generalise", type=int, nargs="+", metavar="LENGTH", help="after training, bit errors "
+        "per sequence at these lengths (1,000 sequences each)",
+    )  # fmt: skip
+    parser.add_argument("--asha", action="store_true", help="stop poor trials early (ASHA)")
+    parser.add_argument("--grace-steps", type=int, default=500, help="ASHA: steps before a stop")
+    parser.add_argument("--address", help="a running Ray cluster: auto, HOST:PORT or ray://...")
+    parser.add_argument("--cpus", type=int, help="CPUs of the embedded Ray (default: all)")
+    parser.add_argument("--max-concurrent", type=int, help="trials at a time (default: CPUs)")
+    parser.add_argument("--max-failures", type=int, default=2, help="restarts of a failed trial")
+    parser.add_argument("--name", help="the sweep's name (default: PRESET-TIMESTAMP)")
+    parser.add_argument(
+        "--storage", default="runs/sweeps", help="where sweeps are kept (shared by all nodes)"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for config, seed, name, _ in runs:
-        rows = read_metrics(Path(args.runs_dir) / name)
-        solved = next((row for row in rows if row["kind"] == "solved"), None)
-        evals = [row for row in rows if row["kind"] == "eval"]
-        last = f"{evals[-1]['bit_errors']:.3f} at step {evals[-1]['step']}" if evals else "-"
-        if solved:
-            cells = [str(solved["step"]), str(solved["sequences"]), f"{solved['elapsed_s']:.0f}"]
-        else:
-            cells = ["not solved", "-", "-"]
-        print(f"| `{config}` | {seed} | " + " | ".join(cells) + f" | {last} |")
+    # For the tests: where the embedded Ray keeps its files (so its processes can be found), and a
+    # crash of the first trial at a step (to check that its restart from the checkpoint is exact).
+    parser.add_argument("--ray-temp-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--fault-kill-at-step", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# -- one trial (runs in a Ray worker) ------------------------------------------------------------
+
+
+def train_trial(
+    params: dict[str, Any],
+    *,
+    spec: SweepSpec,
+    generalise: list[int] | None,
+    fault_kill_at_step: int | None,
+) -> None:
+    """One trial: train with ``fit``, report every evaluation with its checkpoint to Tune, restore
+    from Tune's checkpoint when Tune restarts the trial."""
+    import ray
+    from ray import tune
+
+    from memagents.runs import Run
+    from memagents.training import SupervisedTrainer, fit
+
+    config = trial_config(spec, {**spec.set, **params})
+    config = dataclasses.replace(config, checkpoint_every=config.eval_every, num_threads=1)
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    run_dir = trial_dir / "run"
+    restored = tune.get_checkpoint()
+    if restored is not None:  # a restart: the run folder as of the last reported checkpoint
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        with restored.as_directory() as folder:
+            shutil.copyfile(Path(folder) / "last.pt", run_dir / "checkpoints" / "last.pt")
+            shutil.copyfile(Path(folder) / "metrics.jsonl", run_dir / "metrics.jsonl")
+    elif (run_dir / "checkpoints" / "last.pt").exists():  # Tune kept no checkpoint: start over
+        (run_dir / "checkpoints" / "last.pt").unlink()
+    run = Run.open(str(run_dir)) if run_dir.is_dir() else Run.create(trial_dir, "run")
+    trainer = SupervisedTrainer(config)
+    if restored is not None:
+        trainer.restore(run.load_checkpoint(), run.checkpoint_path)
+    run.write_config(config)
+    run.open_outputs(resumed_at=trainer.step if restored is not None else None, visdom=False)
+    node = ray.get_runtime_context().get_node_id()
+    latest: dict[str, Any] = {"solved_step": -1, "solved_seconds": -1.0}
+
+    def report(kind: str, record: dict[str, Any]) -> None:
+        if kind == "eval":
+            latest.update(step=record["step"], sequences=record["sequences"],
+                          bit_errors=record["bit_errors"], perfect=record["perfect"],
+                          loss_bits=record["loss_bits"], elapsed_s=record["elapsed_s"])  # fmt: skip
+        elif kind == "solved":
+            latest.update(solved_step=record["step"], solved_seconds=record["elapsed_s"])
+        elif kind == "checkpoint":
+            with tempfile.TemporaryDirectory() as folder:
+                shutil.copyfile(record["path"], Path(folder) / "last.pt")
+                shutil.copyfile(run.path / "metrics.jsonl", Path(folder) / "metrics.jsonl")
+                metrics = {**latest, "step": record["step"], "node": node, "pid": os.getpid()}
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            marker = trial_dir / "fault-injected"
+            first_trial = tune.get_context().get_trial_id().endswith("00000")
+            due = fault_kill_at_step and record["step"] >= fault_kill_at_step
+            if due and first_trial and not marker.exists():
+                marker.write_text(f"killed at step {record['step']}\n")
+                os.kill(os.getpid(), signal.SIGKILL)  # a crash, as a lost node would be
+
+    with run:
+        result = fit(trainer, run, callback=report, progress=False)
+    if result.status == "failed":
+        raise RuntimeError(f"trial failed: {result.reason}")
+    if generalise:
+        from memagents.evaluation import generalisation
+
+        figures = generalisation(trainer.circuit, config, generalise, 1000)
+        extra = {f"bit_errors_L{length}": figures[length].bit_errors for length in generalise}
+        tune.report({**latest, "step": trainer.step, "node": node, "pid": os.getpid(), **extra})
+
+
+# -- the sweep -----------------------------------------------------------------------------------
+
+
+def search_space(spec: SweepSpec) -> dict[str, Any]:
+    """The spec's varying settings and seeds as a Ray Tune param_space."""
+    from ray import tune
+
+    space: dict[str, Any] = {"seed": tune.grid_search(list(spec.seeds))}
+    space.update({name: tune.grid_search(list(values)) for name, values in spec.grid.items()})
+    space.update({name: tune.choice(list(values)) for name, values in spec.choice.items()})
+    space.update({name: tune.loguniform(*bounds) for name, bounds in spec.loguniform.items()})
+    space.update({name: tune.uniform(*bounds) for name, bounds in spec.uniform.items()})
+    return space
+
+
+def trial_results(grid) -> list[TrialResult]:
+    """Our view of a Tune ResultGrid: one TrialResult per trial."""
+    trials = []
+    for result in grid:
+        params = {k: v for k, v in result.config.items() if k != "seed"}
+        metrics = result.metrics or {}
+        solved_step = metrics.get("solved_step", -1)
+        status = "error" if result.error else ("solved" if solved_step >= 0 else "not solved")
+        trials.append(
+            TrialResult(
+                params=params,
+                seed=result.config["seed"],
+                steps=int(metrics.get("step", 0)),
+                bit_errors=float(metrics.get("bit_errors", float("nan"))),
+                solved_step=solved_step if solved_step >= 0 else None,
+                solved_seconds=metrics["solved_seconds"] if solved_step >= 0 else None,
+                status=status,
+                extra={k: v for k, v in metrics.items() if k.startswith("bit_errors_L")},
+            )
+        )
+    return trials
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        spec = spec_from_arguments(
+            preset=args.preset, spec_file=args.spec, seeds=args.seeds, samples=args.samples,
+            set_=args.set_ + ([f"eval_every={args.eval_every}"] if args.eval_every else []),
+            grid=args.grid, choice=args.choice, loguniform=args.loguniform, uniform=args.uniform,
+        )  # fmt: skip
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.address:
+        # One machine: keep every Ray process on the loopback address (Ray would otherwise
+        # advertise the machine's network address, which a single machine does not need).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    name = args.name or f"{spec.preset}-{time.strftime('%y%m%d-%H%M%S')}"
+    storage = Path(args.storage).resolve()
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    if args.address:
+        ray.init(address=args.address, log_to_driver=False)
+    else:
+        ray.init(
+            num_cpus=args.cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+            _temp_dir=args.ray_temp_dir,
+        )  # fmt: skip
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        max_steps = trial_config(spec, spec.example_params()).max_steps
+        scheduler = None
+        if args.asha:
+            scheduler = ASHAScheduler(
+                time_attr="step", max_t=max_steps, grace_period=args.grace_steps
+            )
+        trainable = tune.with_resources(
+            tune.with_parameters(
+                train_trial, spec=spec, generalise=args.generalise,
+                fault_kill_at_step=args.fault_kill_at_step,
+            ),
+            {"cpu": 1},
+        )  # fmt: skip
+        tuner = tune.Tuner(
+            trainable,
+            param_space=search_space(spec),
+            tune_config=tune.TuneConfig(
+                metric="bit_errors", mode="min", scheduler=scheduler, num_samples=spec.samples,
+                max_concurrent_trials=args.max_concurrent or cpus, reuse_actors=False,
+            ),
+            run_config=tune.RunConfig(
+                name=name, storage_path=str(storage), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=args.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                stop={"time_total_s": args.seconds} if args.seconds else None,
+            ),
+        )  # fmt: skip
+        print(f"sweep {name}: {spec.samples} sample(s) x {len(spec.seeds)} seed(s) "
+              f"x the grid, on {cpus} CPU(s); trials in {storage / name}")  # fmt: skip
+        grid = tuner.fit()
+    finally:
+        ray.shutdown()
+
+    trials = trial_results(grid)
+    rows = summarize(trials)
+    command = "python scripts/sweep.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    print()
+    print(markdown_table(rows))
+    print(f"\n(median (min-max) over seeds; `{command}`)")
+    for path in write_results(storage / name, spec, trials, rows):
+        print(f"wrote {path}")
+    errors = [t for t in trials if t.status == "error"]
+    if errors:
+        print(f"{len(errors)} trial(s) failed; their logs are in {storage / name}", file=sys.stderr)
+        return 3
+    print(json.dumps({"solved": sum(t.solved_step is not None for t in trials),
+                      "trials": len(trials)}))  # fmt: skip
     return 0
 
 
