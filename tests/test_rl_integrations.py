@@ -7,6 +7,7 @@ Each library run is a few thousand environment steps; the learning check of Recu
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import gymnasium as gym
 import numpy as np
@@ -323,7 +324,7 @@ def test_torchrl_parallel_env_with_the_module_form():
     from torchrl.envs import GymEnv, ParallelEnv
     from torchrl.envs.utils import check_env_specs
 
-    envs = ParallelEnv(2, lambda: GymEnv(TORCHRL_ID, reward_mode="bit"))
+    envs = ParallelEnv(2, partial(GymEnv, TORCHRL_ID, reward_mode="bit"))
     try:
         check_env_specs(envs)
         rollout = envs.rollout(10)
@@ -401,8 +402,6 @@ def test_record_video_over_episodes_of_different_lengths(tmp_path):
 @pytest.mark.parametrize("backend", ["DummyVectorEnv", "SubprocVectorEnv"])
 def test_tianshou_vector_envs_play_the_oracle(backend):
     tianshou_env = pytest.importorskip("tianshou.env", reason="pip install tianshou (2.0.1)")
-    from functools import partial
-
     factory = partial(
         gym.make, "memtasks:memtasks/Copy-Easy-v0", reward_mode="bit", action_space="multidiscrete"
     )
