@@ -1,9 +1,12 @@
 """memtasks: the algorithmic tasks of the NTM and DNC papers as Gymnasium environments.
 
-`import memtasks` registers the ids in `TASK_IDS` with Gymnasium (idempotently). Tools that take
-only an id string can use the module-qualified form, which imports memtasks on the fly:
+`import memtasks` registers the ids in `TASK_IDS` and their named levels in `LEVEL_IDS`
+(`memtasks/Copy-Easy-v0`, `-Medium-v0`, `-Hard-v0`; all of them in `ALL_IDS`) with Gymnasium
+(idempotently), each with `reward_threshold` 0.95. Tools that take only an id string, or make
+envs in other processes, can use the module-qualified form, which imports memtasks on the fly:
 `gymnasium.make("memtasks:memtasks/Copy-v0")`. Every id has a `vector_entry_point`, the native
-vector env, so `gymnasium.make_vec(id, num_envs=64)` steps 64 episodes at once.
+vector env, so `gymnasium.make_vec(id, num_envs=64)` steps 64 episodes at once. docs/RL.md
+describes the levels, the curriculum hook and the action-space variants.
 
 Layout: `memtasks.sampling` (pure batch samplers, the one source of truth for the data),
 `memtasks.envs` (single envs), `memtasks.vector` (native vector envs), `memtasks.render`.
@@ -68,6 +71,24 @@ LEVELS: dict[str, dict[str, dict]] = {
         "Easy": dict(bits=2, min_length=2, max_length=3, min_repeats=1, max_repeats=2),
         "Medium": dict(bits=4, min_length=1, max_length=5, min_repeats=1, max_repeats=5),
         "Hard": dict(bits=8, min_length=1, max_length=10, min_repeats=1, max_repeats=10),
+    },
+    # The NTM paper's other tasks: Hard is the paper's set-up (section 4.3-4.5). In associative
+    # recall each answer vector comes at least 2 * item_length + 2 steps after it was shown, so
+    # no stack of that many frames holds it.
+    "memtasks/AssociativeRecall-v0": {
+        "Easy": dict(bits=3, item_length=1, min_items=2, max_items=3),
+        "Medium": dict(bits=4, item_length=2, min_items=2, max_items=4),
+        "Hard": dict(bits=6, item_length=3, min_items=2, max_items=6),
+    },
+    "memtasks/DynamicNGrams-v0": {
+        "Easy": dict(order=2, length=50),
+        "Medium": dict(order=4, length=100),
+        "Hard": dict(order=6, length=200),
+    },
+    "memtasks/PrioritySort-v0": {
+        "Easy": dict(bits=2, num_inputs=4, num_outputs=2),
+        "Medium": dict(bits=4, num_inputs=10, num_outputs=8),
+        "Hard": dict(bits=8, num_inputs=20, num_outputs=16),
     },
 }
 
