@@ -24,9 +24,6 @@ import gymnasium as gym
 import numpy as np
 
 import memtasks
-from memtasks.sampling import sample_copy, sample_repeat_copy
-
-SAMPLERS = {"memtasks/Copy-v0": sample_copy, "memtasks/RepeatCopy-v0": sample_repeat_copy}
 
 
 def median_rate(measure, repeats: int) -> float:
@@ -55,7 +52,23 @@ def single_env_episodes(env_id: str, episodes: int):
     return measure
 
 
+def longest_episode(env_id: str, episodes: int = 20) -> int:
+    """Steps of the longest of a few episodes (a vector env must step past one to count it)."""
+    env = gym.make(env_id)
+    action = np.zeros(env.action_space.n, dtype=np.int8)
+    longest = 0
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        steps, terminated = 0, False
+        while not terminated:
+            _, _, terminated, _, _ = env.step(action)
+            steps += 1
+        longest = max(longest, steps)
+    return longest
+
+
 def vector_env_episodes(env_id: str, mode: str, num_envs: int, steps: int):
+    steps = max(steps, 2 * longest_episode(env_id))
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
     actions = np.zeros((num_envs, env.single_action_space.n), dtype=np.int8)
     env.reset(seed=0)
@@ -72,13 +85,14 @@ def vector_env_episodes(env_id: str, mode: str, num_envs: int, steps: int):
 
 
 def sampler_episodes(env_id: str, batch_size: int, calls: int):
-    sampler = SAMPLERS[env_id]
+    # The task's pure batch sampler, the one the native vector env (and training) draws from.
+    task = gym.make_vec(env_id, num_envs=batch_size, vectorization_mode="vector_entry_point").task
     rng = np.random.default_rng(0)
 
     def measure():
         start = time.perf_counter()
         for _ in range(calls):
-            sampler(rng, batch_size)
+            task.sample(rng, batch_size)
         return batch_size * calls, time.perf_counter() - start
 
     return measure

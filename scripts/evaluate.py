@@ -163,6 +163,10 @@ def weights_figure(trace, name: str):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for flag, values in (("--lengths", args.lengths), ("--sequences", [args.sequences])):
+        if min(values) < 1:
+            print(f"error: {flag} must all be >= 1, got {values}", file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results, loaded = {}, {}

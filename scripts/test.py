@@ -98,9 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pictures of one episode go to {out_dir}/")
     print(circuit)
 
-    results = generalisation(
-        circuit, config, lengths, args.sequences, repeats=args.repeats, seed=args.seed
-    )
+    try:  # the task checks the options (a repeat count for a task without repeats, ...)
+        results = generalisation(
+            circuit, config, lengths, args.sequences, repeats=args.repeats, seed=args.seed
+        )
+    except ValueError as error:
+        print(f"error: {config.env_id}: {error}", file=sys.stderr)
+        return 2
     print(f"\nbit errors per sequence (% perfect) over {args.sequences} sequences per length:")
     print(markdown_table({run_name: results}, lengths))
 

@@ -360,3 +360,22 @@ def test_bench_tasks_prints_each_data_path():
         assert all(rate > 0 for rate in rates.values())
         assert "native / sync:" in section
     assert "sampler, one DNC batch" in output
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "message"),
+    [
+        ("evaluate", ["--model", "A=checkpoints/ntm-copy.pt", "--lengths", "0"], "--lengths must"),
+        ("test", ["--checkpoint", "checkpoints/ntm-copy.pt", "--repeats", "2", "--lengths", "2"],
+         "unknown reset option 'repeats'"),
+        ("test", ["--checkpoint", "checkpoints/dnc-repeat-copy.pt", "--repeats", "0",
+                  "--lengths", "2"], "options['repeats'] must be an integer"),
+        ("test", ["--checkpoint", "checkpoints/ntm-copy.pt", "--lengths", "0"], "--lengths must"),
+    ],
+)  # fmt: skip
+def test_bad_evaluation_input_is_one_line_and_exit_2(tmp_path, capsys, script, argv, message):
+    argv = [*argv, "--no-visdom"] if script == "test" else [*argv, "--out", str(tmp_path)]
+    assert load_script(script).main([a.replace("checkpoints/", f"{ROOT}/checkpoints/")
+                                      for a in argv]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
