@@ -364,10 +364,10 @@ def check_associative_recall_args(
     bits: int, item_length: int, min_items: int, max_items: int
 ) -> None:
     """Validate the AssociativeRecall task's arguments (see `sample_associative_recall`)."""
-    check_int("bits", bits, 1)
-    check_int("item_length", item_length, 1)
-    check_int("min_items", min_items, 2)
-    check_int("max_items", max_items, 2)
+    check_int("bits", bits, 1, MAX_BITS)
+    check_int("item_length", item_length, 1, MAX_LENGTH)
+    check_int("min_items", min_items, 2, MAX_LENGTH)
+    check_int("max_items", max_items, 2, MAX_LENGTH)
     check_range("min_items", min_items, "max_items", max_items)
 
 
@@ -414,11 +414,14 @@ def sample_associative_recall(
     Args:
         rng: the source of all randomness.
         batch_size: B, number of episodes.
-        bits: bits per vector (>= 1; the paper: 6).
-        item_length: vectors per item (>= 1; the paper: 3).
-        min_items, max_items: the number of items is uniform in [min_items, max_items] (>= 2; the
-            paper trained on 2..6 and tested up to 20).
-        items: pins every episode's number of items (any value >= 2, also beyond the range).
+        bits: bits per vector (in [1, MAX_BITS]; the paper: 6).
+        item_length: vectors per item (in [1, MAX_LENGTH]; the paper: 3).
+        min_items, max_items: the number of items is uniform in [min_items, max_items] (in
+            [2, MAX_LENGTH]; the paper trained on 2..6 and tested up to 20).
+        items: pins every episode's number of items (in [2, MAX_LENGTH], also beyond the range).
+
+    An episode may hold at most MAX_EPISODE_VALUES numbers (T * (I + O)); larger ones raise a
+    ValueError.
 
     Returns:
         A TaskBatch with inputs (B, T, bits + 2), targets (B, T, bits), mask (B, T), lengths (B,)
@@ -426,6 +429,10 @@ def sample_associative_recall(
     """
     check_int("batch_size", batch_size, 1)
     check_associative_recall_args(bits, item_length, min_items, max_items)
+    if items is not None:
+        check_int("items", items, 2, MAX_LENGTH)
+    steps = associative_recall_episode_length(max_items if items is None else items, item_length)
+    check_episode_size(steps, bits + 2, bits)
     return _sample_associative_recall(
         rng, batch_size, bits, item_length, min_items, max_items, items
     )
@@ -437,7 +444,7 @@ def _sample_associative_recall(
     if items is None:
         num_items = rng.integers(min_items, max_items + 1, size=batch_size)
     else:
-        num_items = np.full(batch_size, check_int("items", items, 2), dtype=np.int64)
+        num_items = np.full(batch_size, check_int("items", items, 2, MAX_LENGTH), dtype=np.int64)
     most = int(num_items.max())
     rows = np.arange(batch_size)
     # (B, n, item_length, bits) random items, then the queried item's index in [0, n - 2].
@@ -487,7 +494,7 @@ MAX_NGRAM_ORDER = 16
 def check_dynamic_ngrams_args(order: int, length: int) -> None:
     """Validate the DynamicNGrams task's arguments (see `sample_dynamic_ngrams`)."""
     check_int("order", order, 1, MAX_NGRAM_ORDER)
-    check_int("length", length, 1)
+    check_int("length", length, 1, MAX_LENGTH)
 
 
 def _ngram_contexts(bits: np.ndarray, order: int) -> np.ndarray:
@@ -528,7 +535,7 @@ def sample_dynamic_ngrams(
         rng: the source of all randomness.
         batch_size: B, number of episodes.
         order: N of the N-gram, in [1, MAX_NGRAM_ORDER] (the paper: 6, i.e. 32 contexts).
-        length: bits per sequence (>= 1; the paper: 200).
+        length: bits per sequence (in [1, MAX_LENGTH]; the paper: 200).
 
     Returns:
         A TaskBatch with inputs (B, T, 1), targets (B, T, 1), mask (B, T) of ones, lengths (B,).
@@ -539,6 +546,7 @@ def sample_dynamic_ngrams(
 
 
 def _sample_dynamic_ngrams(rng, batch_size, order, length) -> TaskBatch:
+    check_int("length", length, 1, MAX_LENGTH)
     num_contexts = 2 ** (order - 1)
     table = rng.beta(0.5, 0.5, size=(batch_size, num_contexts))  # (B, 2^(order-1))
     uniforms = rng.random((batch_size, length))
@@ -634,9 +642,9 @@ def dynamic_ngrams_optimal_cost(batch: TaskBatch, order: int = 6) -> np.ndarray:
 
 def check_priority_sort_args(bits: int, num_inputs: int, num_outputs: int) -> None:
     """Validate the PrioritySort task's arguments (see `sample_priority_sort`)."""
-    check_int("bits", bits, 1)
-    check_int("num_inputs", num_inputs, 1)
-    check_int("num_outputs", num_outputs, 1)
+    check_int("bits", bits, 1, MAX_BITS)
+    check_int("num_inputs", num_inputs, 1, MAX_LENGTH)
+    check_int("num_outputs", num_outputs, 1, MAX_LENGTH)
     check_range("num_outputs", num_outputs, "num_inputs", num_inputs)
 
 
@@ -676,15 +684,20 @@ def sample_priority_sort(
     Args:
         rng: the source of all randomness.
         batch_size: B, number of episodes.
-        bits: bits per vector (>= 1; the paper does not say; 8 as its copy task).
-        num_inputs: vectors shown (>= 1; the paper: 20).
+        bits: bits per vector (in [1, MAX_BITS]; the paper does not say; 8 as its copy task).
+        num_inputs: vectors shown (in [1, MAX_LENGTH]; the paper: 20).
         num_outputs: vectors to output, in [1, num_inputs] (the paper: 16).
+
+    An episode may hold at most MAX_EPISODE_VALUES numbers (T * (I + O)); larger ones raise a
+    ValueError.
 
     Returns:
         A TaskBatch with inputs (B, T, bits + 2), targets (B, T, bits), mask (B, T), lengths (B,).
     """
     check_int("batch_size", batch_size, 1)
     check_priority_sort_args(bits, num_inputs, num_outputs)
+    steps = priority_sort_episode_length(num_inputs, num_outputs)
+    check_episode_size(steps, bits + 2, bits)
     return _sample_priority_sort(rng, batch_size, bits, num_inputs, num_outputs)
 
 

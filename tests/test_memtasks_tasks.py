@@ -432,7 +432,11 @@ def test_rewards_of_a_half_right_answer(reward_mode):
 BAD_KWARGS = [
     ("memtasks/AssociativeRecall-v0", {"bits": 0}, r"bits must be an integer"),
     ("memtasks/AssociativeRecall-v0", {"item_length": 0}, r"item_length must be an integer"),
-    ("memtasks/AssociativeRecall-v0", {"min_items": 1}, r"min_items must be an integer >= 2"),
+    (
+        "memtasks/AssociativeRecall-v0",
+        {"min_items": 1},
+        r"min_items must be an integer in \[2, 10000\]",
+    ),
     ("memtasks/AssociativeRecall-v0", {"max_items": 1.5}, r"max_items must be an integer"),
     ("memtasks/AssociativeRecall-v0", {"min_items": 7}, r"min_items must be <= max_items"),
     ("memtasks/DynamicNGrams-v0", {"order": 0}, r"order must be an integer in \[1, 16\], got 0"),
@@ -442,6 +446,21 @@ BAD_KWARGS = [
     ("memtasks/PrioritySort-v0", {"num_inputs": 0}, r"num_inputs must be an integer"),
     ("memtasks/PrioritySort-v0", {"num_outputs": 21}, r"num_outputs must be <= num_inputs"),
     ("memtasks/PrioritySort-v0", {"reward_mode": "dense"}, r"reward_mode must be one of"),
+    # Upper limits (memtasks.sampling.MAX_BITS, MAX_LENGTH, MAX_EPISODE_VALUES).
+    ("memtasks/AssociativeRecall-v0", {"bits": 1025}, r"bits must be an integer in \[1, 1024\]"),
+    ("memtasks/AssociativeRecall-v0", {"max_items": 10_001}, r"max_items must be an integer in"),
+    (
+        "memtasks/AssociativeRecall-v0",
+        {"bits": 1024, "item_length": 5000},
+        r"exceeds the limit of 16,777,216 values",
+    ),
+    ("memtasks/DynamicNGrams-v0", {"length": 10_001}, r"length must be an integer in \[1, 10000\]"),
+    ("memtasks/PrioritySort-v0", {"num_inputs": 10_001}, r"num_inputs must be an integer in"),
+    (
+        "memtasks/PrioritySort-v0",
+        {"bits": 1024, "num_inputs": 9000, "num_outputs": 9000},
+        r"exceeds the limit",
+    ),
 ]
 
 
@@ -461,18 +480,24 @@ def test_bad_kwargs_raise_at_make_time(env_id, kwargs, message, vectorised):
         (
             "memtasks/AssociativeRecall-v0",
             {"items": 1},
-            r"options\['items'\] must be an integer >= 2",
+            r"options\['items'\] must be an integer in \[2, 10000\]",
         ),
         (
             "memtasks/AssociativeRecall-v0",
             {"items": 0},
-            r"options\['items'\] must be an integer >= 2",
+            r"options\['items'\] must be an integer in \[2, 10000\]",
         ),
         ("memtasks/AssociativeRecall-v0", {"length": 3}, r"unknown reset option 'length'"),
         ("memtasks/PrioritySort-v0", {"num_inputs": 10}, r"num_outputs must be <= num_inputs"),
         ("memtasks/PrioritySort-v0", {"num_outputs": 0}, r"options\['num_outputs'\] must be"),
         ("memtasks/DynamicNGrams-v0", {"length": 2.5}, r"options\['length'\] must be an integer"),
         ("memtasks/DynamicNGrams-v0", {"order": 3}, r"unknown reset option 'order'"),
+        (
+            "memtasks/DynamicNGrams-v0",
+            {"length": 10_001},
+            r"options\['length'\] must be an integer",
+        ),
+        ("memtasks/AssociativeRecall-v0", {"items": 10_001}, r"options\['items'\] must be an"),
     ],
 )
 @pytest.mark.parametrize("vectorised", [False, True])
@@ -488,7 +513,7 @@ def test_bad_options_are_value_errors(env_id, options, message, vectorised):
 @pytest.mark.parametrize(
     ("sampler", "kwargs", "message"),
     [
-        (sample_associative_recall, {"items": 1}, r"items must be an integer >= 2"),
+        (sample_associative_recall, {"items": 1}, r"items must be an integer in \[2, 10000\]"),
         (sample_associative_recall, {"min_items": 3, "max_items": 2}, r"min_items must be <="),
         (sample_dynamic_ngrams, {"order": 20}, r"order must be an integer in \[1, 16\]"),
         (sample_priority_sort, {"num_inputs": 3, "num_outputs": 4}, r"num_outputs must be <="),
@@ -676,3 +701,89 @@ def test_batch_is_a_task_batch():
         assert isinstance(batch, TaskBatch)
         assert all(array.dtype == np.float32 for array in batch[:3])
         assert batch.lengths.dtype == np.int64
+
+
+# ----------------------------------------------------------------------------------------------
+# The shared base's features: action-space variants and the curriculum hook
+
+
+@pytest.mark.parametrize("env_id", NEW_IDS)
+@pytest.mark.parametrize("action_space", ["multidiscrete", "discrete"])
+def test_action_space_variants(env_id, action_space):
+    kwargs = {**SMALL[env_id], "reward_mode": "bit", "action_space": action_space}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make(env_id, **kwargs).unwrapped)
+    env = gym.make(env_id, **kwargs)
+    observation, info = env.reset(seed=0)
+    total, terminated = 0.0, False
+    while not terminated:  # an oracle in this action space
+        bits = info["target"].astype(np.int64)
+        action = (
+            bits if action_space == "multidiscrete" else int(bits @ (1 << np.arange(bits.size)))
+        )
+        observation, reward, terminated, truncated, info = env.step(action)
+        total += reward
+    assert total == 1.0 and info["is_perfect"]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "ranges", "longest"),
+    [
+        ("memtasks/AssociativeRecall-v0", {"min_items": 2, "max_items": 3}, (3 + 2) * 4),
+        ("memtasks/DynamicNGrams-v0", {"length": 10}, 10),
+        ("memtasks/PrioritySort-v0", {"num_inputs": 6, "num_outputs": 2}, 9),
+    ],
+)
+def test_set_difficulty_changes_later_episodes(env_id, ranges, longest):
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    env.unwrapped.set_difficulty(**ranges)
+    assert env.unwrapped.difficulty() == {**env.unwrapped.difficulty(), **ranges}
+    lengths = set()
+    for _ in range(20):
+        env.reset()
+        lengths.add(env.unwrapped.episode_length)
+    assert max(lengths) == longest
+    vector = gym.make_vec(env_id, 4, vectorization_mode="vector_entry_point")
+    vector.reset(seed=0)
+    vector.call("set_difficulty", **ranges)
+    steps = _whole_episodes(vector, seed=1)
+    assert max(len(episode) for episode in steps) <= longest
+
+
+def test_levels_of_the_new_tasks_and_hard_is_the_paper():
+    for env_id in NEW_IDS:
+        for level in ("Easy", "Medium", "Hard"):
+            level_id = memtasks.level_id(env_id, level)
+            assert level_id in memtasks.LEVEL_IDS
+            env = gym.make(level_id, reward_mode="bit")
+            observation, info = env.reset(seed=0)
+            assert env.observation_space.contains(observation)
+    hard = gym.make("memtasks/AssociativeRecall-Hard-v0").unwrapped.task
+    assert (hard.bits, hard.item_length, hard.min_items, hard.max_items) == (6, 3, 2, 6)
+    hard = gym.make("memtasks/DynamicNGrams-Hard-v0").unwrapped.task
+    assert (hard.order, hard.length) == (6, 200)
+    hard = gym.make("memtasks/PrioritySort-Hard-v0").unwrapped.task
+    assert (hard.bits, hard.num_inputs, hard.num_outputs) == (8, 20, 16)
+
+
+def test_associative_recall_answers_are_far_from_where_they_were_shown():
+    """Each answer vector was last shown at least 2 * item_length + 2 steps earlier (the Easy
+    level's claim against frame stacks)."""
+    for item_length in (1, 2, 3):
+        batch = sample_associative_recall(
+            np.random.default_rng(item_length), 200, bits=3, item_length=item_length, max_items=5
+        )
+        for b in range(200):
+            scored = np.flatnonzero(batch.mask[b])
+            query_start = scored[0] - item_length - 2
+            answer_start = scored[0] - 2 * item_length - 2  # where the list would have to end
+            item_starts = np.flatnonzero(batch.inputs[b, :query_start, 3]) + 1
+            answer, _ = _recall_by_search(batch.inputs[b, : batch.lengths[b]], 3, item_length)
+            shown = [
+                start
+                for start in item_starts
+                if np.array_equal(batch.inputs[b, start : start + item_length, :3], answer)
+            ]
+            assert shown and max(shown) <= answer_start

@@ -9,6 +9,7 @@ from gymnasium.vector import AutoresetMode
 
 from memtasks.envs.base import BitSequenceEnv, Task
 from memtasks.sampling import (
+    MAX_LENGTH,
     TaskBatch,
     _sample_associative_recall,
     associative_recall_episode_length,
@@ -22,6 +23,7 @@ class AssociativeRecallTask(Task):
     """AssociativeRecall: see `memtasks.sampling.sample_associative_recall`."""
 
     option_keys = ("items",)
+    difficulty_keys = ("min_items", "max_items")
 
     def __init__(self, bits: int = 6, item_length: int = 3, min_items: int = 2, max_items: int = 6):
         check_associative_recall_args(bits, item_length, min_items, max_items)
@@ -39,7 +41,7 @@ class AssociativeRecallTask(Task):
     def parse_options(self, options: dict[str, Any] | None, ignore=("reset_mask",)) -> dict:
         items = (options or {}).get("items")
         if items is not None:  # a list needs two items: one to query, one to recall
-            check_int("options['items']", items, 2)
+            check_int("options['items']", items, 2, MAX_LENGTH)
         return super().parse_options(options, ignore)
 
     def sample(self, rng: np.random.Generator, batch_size: int, **pinned: int) -> TaskBatch:
@@ -89,8 +91,10 @@ class AssociativeRecallEnv(BitSequenceEnv):
 
     ## Action Space
 
-    `MultiBinary(bits)`: the prediction of this step's target. Float probabilities are accepted
-    and thresholded (a value > 0.5 is a 1); an action of another shape raises a ValueError.
+    `MultiBinary(bits)` (default): the prediction of this step's target. Float probabilities in
+    [0, 1] are accepted and thresholded (a value > 0.5 is a 1). `action_space="multidiscrete"`
+    gives `MultiDiscrete([2] * bits)`, `"discrete"` `Discrete(2 ** bits)` joint actions (for
+    bits <= 16). An action of another shape or out of range raises a ValueError.
 
     ## Rewards
 
@@ -104,8 +108,8 @@ class AssociativeRecallEnv(BitSequenceEnv):
 
     `reset()` samples a new list and query and returns x_0 with
     `info = {"target": y_0, "mask": m_0}`. `options={"items": n}` pins the number of items for
-    this episode (any n >= 2, also beyond `max_items`: the paper tests up to 20 after training
-    on 2..6).
+    this episode (any n in [2, 10,000], also beyond `max_items`: the paper tests up to 20 after
+    training on 2..6).
 
     ## Episode End
 
@@ -115,13 +119,17 @@ class AssociativeRecallEnv(BitSequenceEnv):
 
     ## Arguments
 
-    - `bits` (int >= 1, default 6, the paper): bits per vector.
-    - `item_length` (int >= 1, default 3, the paper): vectors per item.
-    - `min_items`, `max_items` (ints >= 2, min_items <= max_items; default 2 and 6, the paper):
-      range of the number of items. There is no upper limit; an episode of n items has
+    - `bits` (int in [1, 1024], default 6, the paper): bits per vector.
+    - `item_length` (int in [1, 10,000], default 3, the paper): vectors per item.
+    - `min_items`, `max_items` (ints in [2, 10,000], min_items <= max_items; default 2 and 6, the
+      paper): range of the number of items; an episode of n items has
       (n + 2) * (item_length + 1) steps.
+
+    The upper limits are `memtasks.sampling.MAX_BITS` and `MAX_LENGTH`; an episode may also hold
+    at most `MAX_EPISODE_VALUES` numbers (T * (I + O), checked with the longest one allowed).
     - `reward_mode` ("none", "bit", "vector" or "sparse"; default "none").
-    - `render_mode` (None, "ansi" or "rgb_array").
+    - `render_mode` (None, "human", "ansi" or "rgb_array"; frames have a fixed size per env).
+    - `action_space` ("multibinary", "multidiscrete" or "discrete"; default "multibinary").
 
     Bad values raise a ValueError naming the argument and its allowed range when the env is made.
 
@@ -153,9 +161,10 @@ class AssociativeRecallEnv(BitSequenceEnv):
         max_items: int = 6,
         reward_mode: str = "none",
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         task = AssociativeRecallTask(bits, item_length, min_items, max_items)
-        super().__init__(task, reward_mode, render_mode)
+        super().__init__(task, reward_mode, render_mode, action_space)
 
 
 class AssociativeRecallVectorEnv(BitSequenceVectorEnv):
@@ -174,6 +183,7 @@ class AssociativeRecallVectorEnv(BitSequenceVectorEnv):
         reward_mode: str = "none",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         task = AssociativeRecallTask(bits, item_length, min_items, max_items)
-        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode)
+        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode, action_space)

@@ -21,6 +21,7 @@ class DynamicNGramsTask(Task):
     """DynamicNGrams: see `memtasks.sampling.sample_dynamic_ngrams`."""
 
     option_keys = ("length",)
+    difficulty_keys = ("order", "length")
 
     def __init__(self, order: int = 6, length: int = 200):
         check_dynamic_ngrams_args(order, length)
@@ -80,8 +81,10 @@ class DynamicNGramsEnv(BitSequenceEnv):
 
     ## Action Space
 
-    `MultiBinary(1)`: the predicted next bit. Float probabilities are accepted and thresholded (a
-    value > 0.5 is a 1); an action of another shape raises a ValueError.
+    `MultiBinary(1)` (default): the predicted next bit. Float probabilities in [0, 1] are accepted
+    and thresholded (a value > 0.5 is a 1). `action_space="multidiscrete"` gives
+    `MultiDiscrete([2])`, `"discrete"` `Discrete(2)`. An action of another shape or out of range
+    raises a ValueError.
 
     ## Rewards
 
@@ -97,7 +100,7 @@ class DynamicNGramsEnv(BitSequenceEnv):
     float32), the optimal (Bayesian) estimator's P(target = 1) given the bits so far,
     (N1 + 1/2) / (N1 + N0 + 1) with N1, N0 the ones and zeros that followed the current context
     earlier in the episode. `options={"length": n}` pins the sequence length for this episode
-    (any n >= 1).
+    (any n in [1, 10,000]).
 
     ## Episode End
 
@@ -109,9 +112,11 @@ class DynamicNGramsEnv(BitSequenceEnv):
 
     - `order` (int in [1, 16], default 6, the paper): N of the N-gram; 2^(order - 1) contexts.
       The upper limit, `memtasks.sampling.MAX_NGRAM_ORDER`, keeps a table at 32,768 numbers.
-    - `length` (int >= 1, default 200, the paper): bits per sequence.
+    - `length` (int in [1, 10,000], default 200, the paper): bits per sequence
+      (`memtasks.sampling.MAX_LENGTH`).
     - `reward_mode` ("none", "bit", "vector" or "sparse"; default "none").
-    - `render_mode` (None, "ansi" or "rgb_array").
+    - `render_mode` (None, "human", "ansi" or "rgb_array"; frames have a fixed size per env).
+    - `action_space` ("multibinary", "multidiscrete" or "discrete"; default "multibinary").
 
     Bad values raise a ValueError naming the argument and its allowed range when the env is made.
 
@@ -141,8 +146,9 @@ class DynamicNGramsEnv(BitSequenceEnv):
         length: int = 200,
         reward_mode: str = "none",
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
-        super().__init__(DynamicNGramsTask(order, length), reward_mode, render_mode)
+        super().__init__(DynamicNGramsTask(order, length), reward_mode, render_mode, action_space)
         self._optimal: np.ndarray | None = None
         self._optimal_episode: TaskBatch | None = None
 
@@ -172,10 +178,11 @@ class DynamicNGramsVectorEnv(BitSequenceVectorEnv):
         reward_mode: str = "none",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         self._optimal = np.zeros((0, 0, 1), dtype=np.float32)  # (B, capacity, 1), filled below
         task = DynamicNGramsTask(order, length)
-        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode)
+        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode, action_space)
 
     def _start_episodes(self, rows: np.ndarray, batch: TaskBatch) -> None:
         super()._start_episodes(rows, batch)

@@ -21,6 +21,7 @@ class PrioritySortTask(Task):
     """PrioritySort: see `memtasks.sampling.sample_priority_sort`."""
 
     option_keys = ("num_inputs", "num_outputs")
+    difficulty_keys = ("num_inputs", "num_outputs")
 
     def __init__(self, bits: int = 8, num_inputs: int = 20, num_outputs: int = 16):
         check_priority_sort_args(bits, num_inputs, num_outputs)
@@ -88,8 +89,10 @@ class PrioritySortEnv(BitSequenceEnv):
 
     ## Action Space
 
-    `MultiBinary(bits)`: the prediction of this step's target. Float probabilities are accepted
-    and thresholded (a value > 0.5 is a 1); an action of another shape raises a ValueError.
+    `MultiBinary(bits)` (default): the prediction of this step's target. Float probabilities in
+    [0, 1] are accepted and thresholded (a value > 0.5 is a 1). `action_space="multidiscrete"`
+    gives `MultiDiscrete([2] * bits)`, `"discrete"` `Discrete(2 ** bits)` joint actions (for
+    bits <= 16). An action of another shape or out of range raises a ValueError.
 
     ## Rewards
 
@@ -103,8 +106,8 @@ class PrioritySortEnv(BitSequenceEnv):
 
     `reset()` samples new vectors and priorities and returns x_0 with
     `info = {"target": y_0, "mask": m_0}`. `options={"num_inputs": n, "num_outputs": m}` pins
-    either or both for this episode (any 1 <= m <= n, also beyond the training counts); a value
-    not pinned is the env's own.
+    either or both for this episode (any 1 <= m <= n <= 10,000, also beyond the training
+    counts); a value not pinned is the env's own.
 
     ## Episode End
 
@@ -114,13 +117,17 @@ class PrioritySortEnv(BitSequenceEnv):
 
     ## Arguments
 
-    - `bits` (int >= 1, default 8): bits per vector (the paper does not give it; 8 as its copy).
-    - `num_inputs` (int >= 1, default 20, the paper): vectors shown.
+    - `bits` (int in [1, 1024], default 8): bits per vector (the paper does not give it; 8 as its
+      copy task).
+    - `num_inputs` (int in [1, 10,000], default 20, the paper): vectors shown.
     - `num_outputs` (int in [1, num_inputs], default 16, the paper): vectors to output.
     - `reward_mode` ("none", "bit", "vector" or "sparse"; default "none").
-    - `render_mode` (None, "ansi" or "rgb_array").
+    - `render_mode` (None, "human", "ansi" or "rgb_array"; frames have a fixed size per env).
+    - `action_space` ("multibinary", "multidiscrete" or "discrete"; default "multibinary").
 
-    Bad values raise a ValueError naming the argument and its allowed range when the env is made.
+    The upper limits are `memtasks.sampling.MAX_BITS` and `MAX_LENGTH`; an episode may also hold
+    at most `MAX_EPISODE_VALUES` numbers (T * (I + O)). Bad values raise a ValueError naming the
+    argument and its allowed range when the env is made.
 
     ## Version History
 
@@ -149,9 +156,10 @@ class PrioritySortEnv(BitSequenceEnv):
         num_outputs: int = 16,
         reward_mode: str = "none",
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         task = PrioritySortTask(bits, num_inputs, num_outputs)
-        super().__init__(task, reward_mode, render_mode)
+        super().__init__(task, reward_mode, render_mode, action_space)
 
 
 class PrioritySortVectorEnv(BitSequenceVectorEnv):
@@ -170,6 +178,7 @@ class PrioritySortVectorEnv(BitSequenceVectorEnv):
         reward_mode: str = "none",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
+        action_space: str = "multibinary",
     ):
         task = PrioritySortTask(bits, num_inputs, num_outputs)
-        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode)
+        super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode, action_space)
