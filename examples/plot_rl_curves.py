@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--runs", nargs="+", required=True, help="run folders of train_rl.py")
     parser.add_argument("--recurrent-ppo", help="CSV of examples/sb3_recurrent_ppo_copy.py")
     parser.add_argument("--out", default="examples/rl_copy_curves.png")
+    parser.add_argument("--title", default="Copy-v0, 2 bits, lengths 1..3, bit reward")
     args = parser.parse_args()
 
     figure, axes = plt.subplots(figsize=(6, 3.6), dpi=80)
@@ -56,7 +57,7 @@ def main() -> None:
     axes.set(
         xlabel="training episodes",
         ylabel="mean episode return",
-        title="Copy-v0, 2 bits, lengths 1..3, bit reward",
+        title=args.title,
         ylim=(0.4, 1.0),
     )
     axes.legend(loc="lower right", fontsize=7)
