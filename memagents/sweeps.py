@@ -8,7 +8,8 @@ A spec names a preset and, over any ``TrainConfig`` field (``lr``, ``batch_size`
 of its kwargs dicts (``env_kwargs.max_length``, ``circuit_kwargs.memory_size``):
 
 - ``set``: fixed values;
-- ``grid``: every value is tried (a grid over ``seed`` is what ``seeds`` gives);
+- ``grid``: every value is tried (a grid over ``seed`` is what ``seeds`` gives; a grid over
+  ``preset`` compares presets);
 - ``choice``: one value drawn per sample, ``loguniform`` / ``uniform``: a number drawn from
   ``[low, high]`` per sample (``samples`` draws of the whole grid).
 
@@ -63,6 +64,11 @@ class SweepSpec:
         twice = sorted({name for name in named if named.count(name) > 1})
         if twice:
             raise ValueError(f"settings given more than one way: {twice}")
+        if "preset" in [*self.set, *self.loguniform, *self.uniform]:
+            raise ValueError("preset varies with --grid preset=A,B (or --choice), or is --preset")
+        for name, values in {**self.grid, **self.choice}.items():
+            if name == "preset" and not set(values) <= set(PRESETS):
+                raise ValueError(f"unknown preset(s) {sorted(set(values) - set(PRESETS))}")
         if "seed" in named:
             raise ValueError(
                 "give seeds with --seeds (or 'seeds:' in a spec file), not as a setting"
@@ -99,6 +105,8 @@ class SweepSpec:
 def check_setting_name(name: str) -> None:
     """A TrainConfig field, or ``env_kwargs.KEY`` / ``circuit_kwargs.KEY``; else ValueError."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if name == "preset":  # a grid over presets: each trial starts from its own
+        return
     head, dot, key = name.partition(".")
     if dot and head in KWARG_DICTS and key:
         return
@@ -111,20 +119,23 @@ def check_setting_name(name: str) -> None:
 
 
 def trial_config(spec: SweepSpec, params: Mapping[str, Any]) -> TrainConfig:
-    """The TrainConfig of one trial: the spec's preset with ``params`` (flat names, dotted for
-    the kwargs dicts) applied.
+    """The TrainConfig of one trial: the spec's preset (or the trial's ``preset`` param) with
+    ``params`` (flat names, dotted for the kwargs dicts) applied.
 
     Raises:
         ValueError: a setting the config refuses.
     """
     overrides: dict[str, Any] = {}
+    preset = params.get("preset", spec.preset)
     for name, value in params.items():
+        if name == "preset":
+            continue
         head, dot, key = name.partition(".")
         if dot:
             overrides.setdefault(head, {})[key] = value
         else:
             overrides[name] = value
-    return apply_overrides(PRESETS[spec.preset], overrides)
+    return apply_overrides(PRESETS[preset], overrides)
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -283,11 +294,17 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def write_results(
-    out_dir: Path, spec: SweepSpec, trials: list[TrialResult], rows: list[dict]
+    out_dir: Path,
+    spec: SweepSpec,
+    trials: list[TrialResult],
+    rows: list[dict],
+    command: str = "",
 ) -> list[Path]:
-    """``results.json`` (the spec, every trial, the summary), ``trials.csv`` and ``summary.md``."""
+    """``results.json`` (the command, the spec, every trial, the summary), ``trials.csv`` and
+    ``summary.md`` (the table and the command that made it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
+        "command": command,
         "spec": dataclasses.asdict(spec),
         "trials": [dataclasses.asdict(t) for t in trials],
         "summary": rows,
@@ -305,5 +322,6 @@ def write_results(
                              t.bit_errors, t.solved_step, t.solved_seconds,
                              *[t.extra.get(name) for name in extra]])  # fmt: skip
     md_path = out_dir / "summary.md"
-    md_path.write_text(markdown_table(rows) + "\n")
+    footer = f"\nMedian (min-max) over seeds. Made by `{command}`.\n" if command else ""
+    md_path.write_text(markdown_table(rows) + "\n" + footer)
     return [json_path, csv_path, md_path]

@@ -88,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--storage", default="runs/sweeps", help="where sweeps are kept (shared by all nodes)"
     )
+    parser.add_argument(
+        "--out", help="where the table files go (default: the sweep's folder in --storage)"
+    )
     # For the tests: where the embedded Ray keeps its files (so its processes can be found), and a
     # crash of the first trial at a step (to check that its restart from the checkpoint is exact).
     parser.add_argument("--ray-temp-dir", help=argparse.SUPPRESS)
@@ -274,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(markdown_table(rows))
     print(f"\n(median (min-max) over seeds; `{command}`)")
-    for path in write_results(storage / name, spec, trials, rows):
+    out_dir = Path(args.out) if args.out else storage / name
+    for path in write_results(out_dir, spec, trials, rows, command=command):
         print(f"wrote {path}")
     errors = [t for t in trials if t.status == "error"]
     if errors:

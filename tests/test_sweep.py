@@ -235,3 +235,11 @@ def test_a_two_node_cluster_restores_a_killed_trial_exactly(tmp_path, ray_marker
     assert states[0]["step"] == states[1]["step"] == 60
     for name, tensor in states[0]["model"].items():
         torch.testing.assert_close(states[1]["model"][name], tensor, rtol=0, atol=0, msg=name)
+
+
+def test_a_grid_over_presets_starts_each_trial_from_its_own():
+    spec = spec_from_arguments(preset="ntm-copy", grid=["preset=ntm-copy,dnc-repeat-copy"])
+    assert trial_config(spec, {"preset": "dnc-repeat-copy", "seed": 2}).agent == "dnc"
+    assert trial_config(spec, {"preset": "ntm-copy", "seed": 2}).agent == "ntm"
+    with pytest.raises(ValueError, match="unknown preset"):
+        spec_from_arguments(preset="ntm-copy", grid=["preset=ntm-copy,nope"])
