@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         # One machine: keep every Ray process on the loopback address (Ray would otherwise
         # advertise the machine's network address, which a single machine does not need).
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # Every evaluation is a checkpoint; Tune's warning about frequent state snapshots is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler

@@ -279,3 +279,23 @@ def test_restore_refuses_a_checkpoint_of_another_circuit(tmp_path):
     dnc = SupervisedTrainer(tiny_config())
     with pytest.raises(checkpoint_module.CheckpointError, match="it holds a ntm"):
         dnc.restore(payload, tmp_path / "last.pt")
+
+
+def test_the_package_api_trains_in_memory_and_in_a_run_folder(tmp_path):
+    """The README's in-process example, on a tiny budget."""
+    from memagents import Run as PackageRun
+    from memagents import SupervisedTrainer as PackageTrainer
+    from memagents import fit as package_fit
+    from memagents import resolve_config as package_resolve
+
+    config = package_resolve("dnc", None, {**TINY, "max_steps": 6, "eval_every": 3, "seed": 2})
+    seen = []
+    result = package_fit(PackageTrainer(config), callback=lambda kind, r: seen.append(kind))
+    assert result.status == "finished" and seen.count("eval") == 2
+    with PackageRun.create(tmp_path, "my-dnc") as run:
+        run.write_config(config)
+        run.open_outputs(resumed_at=None, visdom=False)
+        result = package_fit(PackageTrainer(config), run)
+    assert (
+        result.status == "finished" and (tmp_path / "my-dnc" / "checkpoints" / "last.pt").exists()
+    )
