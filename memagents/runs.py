@@ -293,7 +293,7 @@ class Run:
         """The run's visdom page, when a server answered."""
         if self.plotter is None or not self.plotter.connected:
             return None
-        return f"{self.plotter.url}/env/{self.plotter.env}"
+        return self.plotter.env_url
 
     def close(self) -> list[Path]:
         """Close the metrics file, write the PNG plots, release the lock. Returns the PNGs."""
