@@ -60,12 +60,12 @@ class RLConfig(OptimizerConfig, RunConfig):
 
     agent: str = "ntm"
     """Circuit: ``ntm``, ``dnc`` or ``lstm``; its logits are the policy's Bernoulli logits."""
-    env_id: str = "memtasks/Copy-v0"
-    """A registered id that follows the memtasks convention (MultiBinary(O) actions)."""
-    env_kwargs: dict[str, Any] = field(
-        default_factory=lambda: dict(bits=2, min_length=1, max_length=3)
-    )
-    """Keyword arguments of the task (without ``reward_mode``, which has its own field)."""
+    env_id: str = "memtasks/Copy-Easy-v0"
+    """A registered id that follows the memtasks convention (MultiBinary(O) actions); a level
+    (``...-Easy-v0``) brings its own settings."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the task over the id's own (without ``reward_mode``, which has its
+    own field): empty, so ``--env`` alone trains the task the id registers."""
     reward_mode: str = "bit"
     """The env's reward: ``bit``, ``vector`` or ``sparse`` (each pays 1.0 for a perfect episode)."""
     circuit_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -144,8 +144,8 @@ DEFAULT_RL_CONFIG = RLConfig(
     eval_every=100,
     log_every=20,
 )
-"""What ``scripts/train_rl.py`` trains with no flags: a small NTM policy on the small copy task
-(2 bits, lengths 1..3), PPO with Adam at 1e-3."""
+"""What ``scripts/train_rl.py`` trains with no flags: a small NTM policy on Copy-Easy-v0 (2 bits,
+lengths 2..3), PPO with Adam at 1e-3."""
 
 
 class PolicyRollout(NamedTuple):
@@ -417,4 +417,3 @@ def evaluate_policy(
         index += 1
     episode_return, errors, perfect = totals / count
     return PolicyMetrics(float(episode_return), float(errors), float(perfect), count)
-

@@ -1,6 +1,7 @@
 """Train an NTM, DNC or LSTM as a reinforcement-learning policy on a memtasks task.
 
-    python scripts/train_rl.py --agent ntm --env memtasks/Copy-v0          # until solved
+    python scripts/train_rl.py --agent ntm                         # Copy-Easy-v0, until solved
+    python scripts/train_rl.py --agent ntm --env memtasks/RepeatCopy-Easy-v0
     python scripts/train_rl.py --agent dnc --env-kwarg bits=2 --max-steps 2000
     python scripts/train_rl.py --agent lstm --ppo-epochs 1                 # plain REINFORCE
     python scripts/train_rl.py --resume <run name or folder>               # continue a run

@@ -199,7 +199,8 @@ def test_train_rl_writes_a_run_folder_and_resumes_bit_for_bit(tmp_path):
     run_dir = tmp_path / "straight"
     config = json.loads((run_dir / "config.json").read_text())
     assert config["agent"] == "lstm" and config["env_kwargs"]["max_length"] == 2
-    assert config["env_kwargs"]["bits"] == 2  # the default task, merged with --env-kwarg
+    assert config["env_id"] == "memtasks/Copy-Easy-v0"  # the default: a level, with its settings
+    assert config["env_kwargs"] == {"max_length": 2}  # only what was given over the level's own
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     train_lines = [line for line in lines if line["kind"] == "train"]
     eval_lines = [line for line in lines if line["kind"] == "eval"]
