@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     ("args", "most_steps"),
     [
-        (["--agent", "dnc"], 3000),  # the quickstart's main job: solved at step 2,500
-        (["--agent", "ntm"], 2000),  # the NTM paper's copy task: solved at step 1,500
+        # Seed 1 of docs/results/time-to-solved (the README's table): solved at step 2,000 (DNC)
+        # and 2,500 (NTM); batches are a function of (seed, step), so the same run here.
+        (["--agent", "dnc"], 3000),  # the quickstart's main job
+        (["--agent", "ntm"], 3000),  # the NTM paper's copy task
     ],
 )
 def test_preset_trains_to_solved(tmp_path, args, most_steps):
