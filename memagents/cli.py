@@ -7,6 +7,7 @@ print as ``error: ...`` with exit status 2.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -126,3 +127,35 @@ def open_resumed_run(args: argparse.Namespace, config_class: type, kind: str, ov
         run.close()
         raise
     return run, config, checkpoint
+
+
+def prepare_run(run: Run, config, args: argparse.Namespace, *, trainer_class, trainer=None,
+                checkpoint=None):  # fmt: skip
+    """Make the run ready to train: the trainer (built, or restored from ``checkpoint`` on
+    resume), then the run's config.json, metrics and plots (visdom from ``args``), and the start of
+    its log. Nothing is written before the checkpoint is restored.
+
+    Returns:
+        The trainer, or None when the resume was refused (the reason is logged).
+    """
+    from memagents.training import start_lines
+
+    log = logging.getLogger("memagents.train")
+    if checkpoint is not None:
+        try:
+            trainer = trainer_class(config)
+            trainer.restore(checkpoint, run.checkpoint_path)
+        except (ValueError, CheckpointError) as error:
+            log.error("cannot resume: %s", error)
+            return None
+        log.info("resumed run %s at step %d from %s", run.name, trainer.step, run.checkpoint_path)
+    run.write_config(config)
+    run.open_outputs(
+        resumed_at=trainer.step if checkpoint is not None else None,
+        visdom_server=args.visdom_server,
+        visdom_port=args.visdom_port,
+        visdom=not args.no_visdom,
+    )
+    for line in start_lines(trainer, run):
+        log.info(line)
+    return trainer

@@ -19,11 +19,10 @@ import json
 import logging
 import sys
 
-from memagents.checkpoint import CheckpointError
-from memagents.cli import add_run_arguments, open_resumed_run, run_overrides
+from memagents.cli import add_run_arguments, open_resumed_run, prepare_run, run_overrides
 from memagents.config import DEFAULT_PRESET, PRESETS, TrainConfig, resolve_config
 from memagents.runs import Run, RunInUseError, setup_logging
-from memagents.training import EXIT_CODES, SupervisedTrainer, fit, start_lines, summary_lines
+from memagents.training import EXIT_CODES, SupervisedTrainer, fit, summary_lines
 
 log = logging.getLogger("memagents.train")
 
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. The config and the run folder: a new run, or the stored config of the run to resume
     #    with the overrides a resume may take. Nothing is written before all of it checks out.
-    checkpoint = None
+    checkpoint = trainer = None
     try:
         overrides = run_overrides(args, OVERRIDE_FLAGS)
         if args.same_length_batches:
@@ -92,26 +91,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with run:
         setup_logging(run.path / "train.log")
-        # 2. The trainer (circuit, envs, optimizer), restored from the checkpoint on resume.
-        if checkpoint is not None:
-            try:
-                trainer = SupervisedTrainer(config)
-                trainer.restore(checkpoint, run.checkpoint_path)
-            except (ValueError, CheckpointError) as error:
-                log.error("cannot resume: %s", error)
-                return 2
-            log.info(
-                "resumed run %s at step %d from %s", run.name, trainer.step, run.checkpoint_path
-            )
-        run.write_config(config)
-        run.open_outputs(
-            resumed_at=trainer.step if checkpoint is not None else None,
-            visdom_server=args.visdom_server,
-            visdom_port=args.visdom_port,
-            visdom=not args.no_visdom,
-        )
-        for line in start_lines(trainer, run):
-            log.info(line)
+        # 2. The trainer (circuit, envs, optimizer), restored on resume; then the run's
+        #    config, metrics and plots are written (only now: a refused resume changes nothing).
+        trainer = prepare_run(run, config, args, trainer_class=SupervisedTrainer, trainer=trainer,
+                              checkpoint=checkpoint)  # fmt: skip
+        if trainer is None:
+            return 2
 
         # 3. The loop: steps, logs, evaluations, checkpoints, until max_steps or solved.
         result = fit(trainer, run, progress=False if args.no_progress else None)

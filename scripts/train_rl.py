@@ -20,12 +20,11 @@ import argparse
 import logging
 import sys
 
-from memagents.checkpoint import CheckpointError
-from memagents.cli import add_run_arguments, open_resumed_run, run_overrides
+from memagents.cli import add_run_arguments, open_resumed_run, prepare_run, run_overrides
 from memagents.config import apply_overrides
 from memagents.rl import DEFAULT_RL_CONFIG, RLConfig
 from memagents.runs import Run, RunInUseError, setup_logging
-from memagents.training import EXIT_CODES, PolicyTrainer, fit, start_lines, summary_lines
+from memagents.training import EXIT_CODES, PolicyTrainer, fit, summary_lines
 
 log = logging.getLogger("memagents.train_rl")
 
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(None)
 
     # 1. The config and the run folder (nothing is written before all of it checks out).
-    checkpoint = None
+    checkpoint = trainer = None
     try:
         overrides = run_overrides(args, OVERRIDE_FLAGS)
         if args.no_normalize_advantages:
@@ -88,24 +87,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with run:
         setup_logging(run.path / "train.log")
-        # 2. The trainer (policy, envs, optimizer, baseline), restored on resume.
-        if checkpoint is not None:
-            try:
-                trainer = PolicyTrainer(config)
-                trainer.restore(checkpoint, run.checkpoint_path)
-            except (ValueError, CheckpointError) as error:
-                log.error("cannot resume: %s", error)
-                return 2
-            log.info("resumed run %s at step %d from %s", run.name, trainer.step, run.path)
-        run.write_config(config)
-        run.open_outputs(
-            resumed_at=trainer.step if checkpoint is not None else None,
-            visdom_server=args.visdom_server,
-            visdom_port=args.visdom_port,
-            visdom=not args.no_visdom,
-        )
-        for line in start_lines(trainer, run):
-            log.info(line)
+        # 2. The trainer (policy, envs, optimizer, baseline), restored on resume; then the run's
+        #    config, metrics and plots are written (only now: a refused resume changes nothing).
+        trainer = prepare_run(run, config, args, trainer_class=PolicyTrainer, trainer=trainer,
+                              checkpoint=checkpoint)  # fmt: skip
+        if trainer is None:
+            return 2
 
         # 3. The loop: updates, logs, greedy evaluations, checkpoints, until max_steps or solved.
         result = fit(trainer, run, progress=False if args.no_progress else None)
