@@ -1,6 +1,7 @@
 """Draw the training curves of scripts/train_rl.py runs (and RecurrentPPO's) on one figure.
 
     python scripts/train_rl.py --agent ntm --run-name rl_ntm --no-visdom      # likewise dnc, lstm
+    (the task of examples/README.md: add --env memtasks/Copy-v0 and its --env-kwarg settings)
     python examples/sb3_recurrent_ppo_copy.py
     python examples/plot_rl_curves.py --runs runs/rl_lstm runs/rl_ntm runs/rl_dnc \
         --recurrent-ppo examples/sb3_recurrent_ppo_copy.csv --out examples/rl_copy_curves.png
