@@ -252,6 +252,12 @@ def _median_range(values: list[float], fmt: str) -> str:
     return f"{format(median, fmt)} ({format(values[0], fmt)}-{format(values[-1], fmt)})"
 
 
+def _extra_order(name: str) -> tuple[str, int]:
+    """``bit_errors_L20`` before ``bit_errors_L120``: by prefix, then by the length."""
+    prefix, _, number = name.rpartition("L")
+    return (prefix, int(number)) if number.isdigit() else (name, 0)
+
+
 def summarize(results: Iterable[TrialResult]) -> list[dict[str, Any]]:
     """One row per setting (trials that differ only by seed grouped): seeds, solved count,
     time to solved and final bit errors as median (min-max) over the seeds."""
@@ -269,7 +275,7 @@ def summarize(results: Iterable[TrialResult]) -> list[dict[str, Any]]:
             "steps_to_solved": _median_range([t.solved_step for t in solved], ".0f"),
             "final_bit_errors": _median_range([t.bit_errors for t in trials], ".3f"),
         }
-        for name in sorted({name for t in trials for name in t.extra}):
+        for name in sorted({name for t in trials for name in t.extra}, key=_extra_order):
             values = [t.extra[name] for t in trials if name in t.extra]
             row[name] = _median_range(values, ".3f")
         rows.append(row)
@@ -312,7 +318,7 @@ def write_results(
     json_path = out_dir / "results.json"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     csv_path = out_dir / "trials.csv"
-    extra = sorted({name for t in trials for name in t.extra})
+    extra = sorted({name for t in trials for name in t.extra}, key=_extra_order)
     with csv_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["settings", "seed", "status", "steps", "bit_errors", "solved_step",
@@ -325,3 +331,23 @@ def write_results(
     footer = f"\nMedian (min-max) over seeds. Made by `{command}`.\n" if command else ""
     md_path.write_text(markdown_table(rows) + "\n" + footer)
     return [json_path, csv_path, md_path]
+
+
+def render(results_json: str | Path) -> list[Path]:
+    """Write a sweep's ``summary.md`` and ``trials.csv`` again from its recorded ``results.json``
+    (``python -m memagents.sweeps PATH/results.json``), say after the table's layout changed."""
+    path = Path(results_json)
+    payload = json.loads(path.read_text())
+    spec_data = dict(payload["spec"])
+    for key in ("loguniform", "uniform"):
+        spec_data[key] = {name: tuple(bounds) for name, bounds in spec_data.get(key, {}).items()}
+    spec = SweepSpec(**spec_data)
+    trials = [TrialResult(**trial) for trial in payload["trials"]]
+    return write_results(path.parent, spec, trials, summarize(trials), payload.get("command", ""))
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in render(sys.argv[1]):
+        print(f"wrote {written}")

@@ -243,3 +243,21 @@ def test_a_grid_over_presets_starts_each_trial_from_its_own():
     assert trial_config(spec, {"preset": "ntm-copy", "seed": 2}).agent == "ntm"
     with pytest.raises(ValueError, match="unknown preset"):
         spec_from_arguments(preset="ntm-copy", grid=["preset=ntm-copy,nope"])
+
+
+def test_a_recorded_sweep_renders_again_with_lengths_in_order(tmp_path):
+    from memagents.sweeps import render
+
+    trials = [
+        TrialResult(params={}, seed=seed, steps=10, bit_errors=0.0, solved_step=10,
+                    solved_seconds=1.0, extra={"bit_errors_L120": 9.0, "bit_errors_L20": 0.5})
+        for seed in (1, 2)
+    ]  # fmt: skip
+    spec = SweepSpec(preset="ntm-copy", seeds=[1, 2])
+    write_results(tmp_path, spec, trials, summarize(trials), command="python scripts/sweep.py x")
+    before = (tmp_path / "summary.md").read_text()
+    assert before.index("bit_errors_L20") < before.index("bit_errors_L120")
+    (tmp_path / "summary.md").unlink()
+    render(tmp_path / "results.json")
+    assert (tmp_path / "summary.md").read_text() == before
+    assert "Made by `python scripts/sweep.py x`" in before
