@@ -106,6 +106,12 @@ ALL_IDS: tuple[str, ...] = TASK_IDS + LEVEL_IDS
 """Every id `import memtasks` registers: the tasks and their levels."""
 
 
+UNSOLVABLE_IDS = ("memtasks/DynamicNGrams-v0",)
+"""Tasks registered without a solved threshold (and their levels): in dynamic N-grams even the
+optimal Bayesian estimator gets about 22% of the bits wrong, so no return of 0.95 exists; report
+the cost against `memtasks.sampling.dynamic_ngrams_optimal_cost` instead."""
+
+
 def _register() -> None:
     from memtasks.envs.base import SOLVED_RETURN
 
@@ -121,7 +127,7 @@ def _register() -> None:
                     id=variant_id,
                     entry_point=entry_point,
                     vector_entry_point=vector_entry_point,
-                    reward_threshold=SOLVED_RETURN,
+                    reward_threshold=None if env_id in UNSOLVABLE_IDS else SOLVED_RETURN,
                     kwargs=dict(kwargs),
                 )
 

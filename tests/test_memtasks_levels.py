@@ -413,7 +413,16 @@ def test_human_render_mode_draws_with_matplotlib(monkeypatch):
 # Solved threshold
 
 
-@pytest.mark.parametrize("env_id", memtasks.ALL_IDS)
+SOLVABLE_IDS = [i for i in memtasks.ALL_IDS if not i.startswith(memtasks.UNSOLVABLE_IDS[0][:-3])]
+
+
+@pytest.mark.parametrize("env_id", [i for i in memtasks.ALL_IDS if "DynamicNGrams" in i])
+def test_dynamic_ngrams_has_no_solved_threshold(env_id):
+    assert gym.spec(env_id).reward_threshold is None
+    assert gym.make(env_id, reward_mode="bit").spec.reward_threshold is None
+
+
+@pytest.mark.parametrize("env_id", SOLVABLE_IDS)
 def test_reward_threshold_in_the_rl_reward_modes(env_id):
     assert gym.spec(env_id).reward_threshold == SOLVED_RETURN
     for mode in ("bit", "vector", "sparse"):
