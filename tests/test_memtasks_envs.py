@@ -31,7 +31,8 @@ def test_task_ids_are_registered_with_vector_entry_points_and_no_step_limit():
         spec = gym.spec(env_id)
         assert isinstance(spec.entry_point, str) and isinstance(spec.vector_entry_point, str)
         assert spec.max_episode_steps is None
-        assert spec.reward_threshold == 0.95
+        unsolvable = any(env_id.startswith(task[:-3]) for task in memtasks.UNSOLVABLE_IDS)
+        assert spec.reward_threshold == (None if unsolvable else 0.95)
     memtasks._register()  # idempotent: no error, no duplicate-registration warning
 
 
