@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from memagents.checkpoint import (
-    CheckpointError,
     assert_finite_state,
     load_checkpoint,
     save_checkpoint,
@@ -318,7 +317,6 @@ class Run:
 
 __all__ = [
     "CHECKPOINT_NAME",
-    "CheckpointError",
     "MetricsWriter",
     "Run",
     "RunInUseError",

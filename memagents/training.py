@@ -29,7 +29,6 @@ What ends a run, and what it leaves:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import signal
@@ -52,7 +51,7 @@ from memagents.agent import (
 )
 from memagents.checkpoint import CheckpointError, load_model_state, restore_rng_state
 from memagents.checkpoint import training_checkpoint as checkpoint_payload
-from memagents.circuits import build_circuit
+from memagents.circuits import CIRCUITS
 from memagents.config import TrainConfig, circuit_config
 from memagents.rl import PolicyGradientAgent, RLConfig, evaluate_policy
 from memagents.runs import Run, pick_device
@@ -98,9 +97,10 @@ class _Trainer:
             raise ValueError(
                 f"cannot make env {config.env_id!r} with {dict(config.task_kwargs)}: {error}"
             ) from error
-        self.circuit = build_circuit(
-            config.agent, self.input_size, self.output_size, **dataclasses.asdict(config.circuit)
-        ).to(self.device)
+        # The config's typed circuit config, checked once when the config was made.
+        self.circuit = CIRCUITS[config.agent](self.input_size, self.output_size, config.circuit).to(
+            self.device
+        )
         self.elapsed_before = 0.0
         self.solved_at: dict[str, Any] | None = None
         self.last_eval: dict[str, Any] | None = None
@@ -469,6 +469,8 @@ class FitResult:
     elapsed_s: float
     reason: str = ""
     """Why it failed or was interrupted."""
+    cause: str = ""
+    """What failed: "non-finite" (loss, gradient or parameters) or "disk" (the run's files)."""
     solved_at: dict[str, Any] | None = None
     last_eval: dict[str, Any] | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -498,10 +500,10 @@ class _Progress:
                 dynamic_ncols=True,
             )
 
-    def update(self, postfix: str) -> None:
-        if self.bar is not None:
+    def update(self, trainer: _Trainer, values: dict[str, float]) -> None:
+        if self.bar is not None:  # the postfix is formatted only when there is a bar to show it
             self.bar.update(1)
-            self.bar.set_postfix_str(postfix, refresh=False)
+            self.bar.set_postfix_str(trainer.describe_window(values), refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -556,7 +558,7 @@ def fit(
             while trainer.step < config.max_steps and not guard.requested:
                 values = trainer.train_step()
                 window.append(values)
-                bar.update(trainer.describe_window(values))
+                bar.update(trainer, values)
                 step = trainer.step
                 if step % config.log_every == 0 or step == config.max_steps:
                     means = {key: float(np.mean([w[key] for w in window])) for key in values}
@@ -586,10 +588,12 @@ def fit(
             save()
         except NonFiniteLossError as error:
             result.status, result.reason = "failed", f"non-finite values: {error}"
-        except CheckpointError as error:
-            result.status, result.reason = "failed", str(error)
+            result.cause = "non-finite"
+        except CheckpointError as error:  # a state that holds NaN or infinity, never written
+            result.status, result.reason, result.cause = "failed", str(error), "non-finite"
         except OSError as error:  # a full disk, a folder that went away
             result.status, result.reason = "failed", f"cannot write the run's files: {error}"
+            result.cause = "disk"
         finally:
             bar.close()
     result.step, result.count, result.elapsed_s = trainer.step, trainer.count, elapsed()
@@ -634,10 +638,14 @@ def summary_lines(trainer: _Trainer, result: FitResult, run: Run | None) -> list
         kept = f"the last good checkpoint {checkpoint} is kept" if checkpoint.exists() else (
             "no checkpoint was written yet"
         )  # fmt: skip
-        lines.append(
-            f"{kept}; resume with a lower learning rate, for example: "
-            f"python scripts/{trainer.script} --resume {run.path} --lr {trainer.config.lr / 10:g}"
-        )
+        command = f"python scripts/{trainer.script} --resume {run.path}"
+        if result.cause == "disk":
+            lines.append(f"{kept}; free some space, then resume: {command}")
+        else:
+            lines.append(
+                f"{kept}; resume with a lower learning rate, for example: "
+                f"{command} --lr {trainer.config.lr / 10:g}"
+            )
     elif result.status == "interrupted" or not (trainer.solved or result.step < 1):
         lines.append(f"resume: python scripts/{trainer.script} --resume {run.path}")
     lines.append(f"run folder {run.path}; plots in {run.plots_dir}")

@@ -128,7 +128,7 @@ def train_trial(
             shutil.copyfile(Path(folder) / "metrics.jsonl", run_dir / "metrics.jsonl")
     elif (run_dir / "checkpoints" / "last.pt").exists():  # Tune kept no checkpoint: start over
         (run_dir / "checkpoints" / "last.pt").unlink()
-    run = Run.open(str(run_dir)) if run_dir.is_dir() else Run.create(trial_dir, "run")
+    run = Run.open("run", trial_dir) if run_dir.is_dir() else Run.create(trial_dir, "run")
     trainer = SupervisedTrainer(config)
     if restored is not None:
         trainer.restore(run.load_checkpoint(), run.checkpoint_path)

@@ -168,8 +168,11 @@ def test_a_full_disk_fails_cleanly_and_keeps_the_previous_checkpoint(tmp_path, m
 
         monkeypatch.setattr(checkpoint_module.torch, "save", save)
         result = fit(trainer, run)
-    assert result.status == "failed"
+    assert result.status == "failed" and result.cause == "disk"
     assert "cannot write the run's files: [Errno 28] No space left on device" in result.reason
+    lines = summary_lines(trainer, result, run)
+    assert any("free some space, then resume" in line for line in lines)
+    assert not any("--lr" in line for line in lines)
     assert checkpoint_module.load_checkpoint(run.checkpoint_path)["step"] == 4
     assert not list(run.checkpoint_path.parent.glob("*.tmp"))
 
