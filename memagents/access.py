@@ -93,6 +93,7 @@ class NTMAccess(nn.Module):
         num_reads: int = 1,
         num_writes: int = 1,
         shift_range: int = 1,
+        memory_init: float = MEMORY_INIT,
     ) -> None:
         super().__init__()
         if shift_range < 0 or 2 * shift_range + 1 > memory_size:
@@ -102,6 +103,7 @@ class NTMAccess(nn.Module):
         self.num_reads = num_reads
         self.num_writes = num_writes
         self.shift_range = shift_range
+        self.memory_init = memory_init
         heads = num_reads + num_writes
         self.layout: InterfaceLayout = ntm_layout(num_reads, num_writes, word_size, shift_range)
         self.offsets = list(self.layout.offsets)  # what the op takes
@@ -121,7 +123,8 @@ class NTMAccess(nn.Module):
         return self.use_kernel and c_kernels_available(like)
 
     def initial_state(self, batch_size: int) -> NTMAccessState:
-        """Constant memory 1e-6, learned read vectors and weights, on the parameters' device/dtype.
+        """Constant memory (`memory_init`, 1e-6 by default), learned read vectors and weights, on
+        the parameters' device/dtype.
 
         Why: a constant memory is the same for every sequence, so the model cannot lean on random
         initial contents; 1e-6 (not 0) gives every row a norm, so similarities are defined (and,
@@ -134,7 +137,7 @@ class NTMAccess(nn.Module):
         weights = weights.unsqueeze(0).expand(batch_size, -1, -1)
         read_vectors = torch.tanh(self.initial_read_vectors).unsqueeze(0)
         memory = self.initial_weight_logits.new_full(
-            (batch_size, self.memory_size, self.word_size), MEMORY_INIT
+            (batch_size, self.memory_size, self.word_size), self.memory_init
         )
         return NTMAccessState(
             memory=memory,
@@ -205,12 +208,14 @@ class DNCAccess(nn.Module):
         word_size: int = 16,
         num_reads: int = 4,
         num_writes: int = 1,
+        memory_init: float = MEMORY_INIT,
     ) -> None:
         super().__init__()
         self.memory_size = memory_size
         self.word_size = word_size
         self.num_reads = num_reads
         self.num_writes = num_writes
+        self.memory_init = memory_init
         self.num_modes = 2 * num_writes + 1
         self.layout: InterfaceLayout = dnc_layout(num_reads, num_writes, word_size)
         self.offsets = list(self.layout.offsets)  # what the op takes
@@ -232,7 +237,8 @@ class DNCAccess(nn.Module):
         )
 
     def initial_state(self, batch_size: int) -> DNCAccessState:
-        """Constant memory 1e-6; zero weights, usage, link, precedence and read vectors.
+        """Constant memory (`memory_init`, 1e-6 by default); zero weights, usage, link, precedence
+        and read vectors.
 
         Why zeros: usage is built from the previous write weights, so any non-zero initial write
         weight (jingweiz/pytorch-dnc's one-hot at slot 0) would count as a write that never
@@ -245,7 +251,7 @@ class DNCAccess(nn.Module):
         R, H = self.num_reads, self.num_writes
         like = self.off_diagonal
         return DNCAccessState(
-            memory=like.new_full((B, N, W), MEMORY_INIT),
+            memory=like.new_full((B, N, W), self.memory_init),
             read_weights=like.new_zeros(B, R, N),
             write_weights=like.new_zeros(B, H, N),
             usage=like.new_zeros(B, N),

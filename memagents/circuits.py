@@ -185,6 +185,7 @@ class NTM(_MemoryCircuit):
             config.num_reads,
             config.num_writes,
             config.shift_range,
+            config.memory_init,
         )
         super().__init__(
             input_size, output_size, access, config.controller, config.controller_size,
@@ -212,6 +213,7 @@ class DNC(_MemoryCircuit):
             config.word_size,
             config.num_reads,
             config.num_writes,
+            config.memory_init,
         )
         super().__init__(
             input_size, output_size, access, config.controller, config.controller_size,

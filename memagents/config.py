@@ -107,6 +107,10 @@ class NTMConfig:
     """C: controller units (1..16,384)."""
     clip_value: float = 20.0
     """Output logits are clipped to +-clip_value."""
+    memory_init: float = 1e-6
+    """The constant every memory number starts at (0..1). 1e-6 gives each unwritten row a norm, so
+    its cosine to a key is about 0.82 of the true cosine to the all-ones direction; 0 makes every
+    unwritten row's similarity exactly 0 (docs/results/length-generalisation.md compares them)."""
 
     def __post_init__(self) -> None:
         half = self.memory_size // 2 if _is_int(self.memory_size) else 0
@@ -134,6 +138,8 @@ class DNCConfig:
     """C: controller units (1..16,384)."""
     clip_value: float = 20.0
     """Output logits are clipped to +-clip_value."""
+    memory_init: float = 1e-6
+    """The constant every memory number starts at (0..1; see NTMConfig.memory_init)."""
 
     def __post_init__(self) -> None:
         check_fields(_memory_checks(self, max_slots=4096), self)
@@ -169,6 +175,8 @@ def _memory_checks(config: NTMConfig | DNCConfig, max_slots: int = 65_536) -> li
         ("controller", config.controller in CONTROLLERS, f"one of {CONTROLLERS}"),
         ("controller_size", _int_in(config.controller_size, 1, 16_384), "an integer in 1..16384"),
         ("clip_value", _is_number(config.clip_value) and config.clip_value > 0, "a number > 0"),
+        ("memory_init", _is_number(config.memory_init) and 0 <= config.memory_init <= 1,
+         "a number in [0, 1]"),
     ]  # fmt: skip
 
 
@@ -300,6 +308,9 @@ class TrainConfig(OptimizerConfig, RunConfig):
     """Sequences of the confirming evaluation that declares the task solved."""
     solved_bit_errors: float = 0.1
     """Solved: mean bit errors per sequence below this (Collier & Beel's threshold)."""
+    solved_lr_scale: float = 1.0
+    """Once solved (when training goes on: ``stop_when_solved=False``), the learning rate is
+    multiplied by this, once (0 < scale <= 1; 1 keeps it)."""
 
     def __post_init__(self) -> None:
         freeze_dicts(self, "env_kwargs", "circuit_kwargs")
@@ -313,6 +324,8 @@ class TrainConfig(OptimizerConfig, RunConfig):
              "an integer in 1..10**7"),
             ("solved_bit_errors", _is_number(self.solved_bit_errors)
              and self.solved_bit_errors > 0, "a finite number > 0"),
+            ("solved_lr_scale", _is_number(self.solved_lr_scale)
+             and 0 < self.solved_lr_scale <= 1, "a number in (0, 1]"),
         ], self)  # fmt: skip
         circuit_config(self.agent, self.circuit_kwargs)
 

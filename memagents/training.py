@@ -256,6 +256,9 @@ class SupervisedTrainer(_Trainer):
                     step=self.step, sequences=self.count, elapsed_s=elapsed, **confirm._asdict()
                 )
                 records.append(("solved", self.solved_at))
+                if config.solved_lr_scale != 1.0:  # the new rate lands in the optimizer's state
+                    for group in self.agent.optimizer.param_groups:
+                        group["lr"] *= config.solved_lr_scale
                 log.info(
                     "SOLVED at step %d: confirmed over %d fresh sequences, %.4f bit errors per "
                     "sequence (threshold %g), %.0f s",

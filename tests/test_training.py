@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from memagents import checkpoint as checkpoint_module
-from memagents.agent import NonFiniteLossError
+from memagents import training as training_module
+from memagents.agent import BatchMetrics, NonFiniteLossError
 from memagents.config import RunConfig, resolve_config
 from memagents.runs import Run
 from memagents.training import (
@@ -302,3 +303,21 @@ def test_the_package_api_trains_in_memory_and_in_a_run_folder(tmp_path):
     assert (
         result.status == "finished" and (tmp_path / "my-dnc" / "checkpoints" / "last.pt").exists()
     )
+
+
+def test_solved_lr_scale_lowers_the_rate_once_when_solved(monkeypatch):
+    trainer = SupervisedTrainer(tiny_config(stop_when_solved=False, solved_lr_scale=0.1))
+    perfect = BatchMetrics(loss_bits=0.0, bit_errors=0.0, perfect=1.0, num_sequences=4)
+    monkeypatch.setattr(training_module, "evaluate", lambda *args, **kwargs: perfect)
+    lr = [group["lr"] for group in trainer.agent.optimizer.param_groups]
+    kinds = [kind for kind, _ in trainer.evaluate(1.0)]
+    assert kinds == ["eval", "solved"]
+    assert [g["lr"] for g in trainer.agent.optimizer.param_groups] == pytest.approx(
+        [0.1 * x for x in lr]
+    )
+    trainer.evaluate(2.0)  # already solved: no second cut
+    assert [g["lr"] for g in trainer.agent.optimizer.param_groups] == pytest.approx(
+        [0.1 * x for x in lr]
+    )
+    with pytest.raises(ValueError, match="solved_lr_scale"):
+        tiny_config(solved_lr_scale=0.0)
