@@ -430,6 +430,17 @@ PRESETS: dict[str, TrainConfig] = {
         same_length_batches=True,
         **_FAST_RMSPROP,
     ),
+    # The NTM paper's repeat-copy task (section 4.2): 8 bits, lengths 1..10, repeats 1..10 (the
+    # count on its own channel, normalised), the copy NTM's sizes, trained like ntm-copy. The
+    # paper tests it at twice the length (20, 10 repeats) and twice the repeats (10, 20).
+    "ntm-repeat-copy": TrainConfig(
+        agent="ntm",
+        env_id="memtasks/RepeatCopy-v0",
+        env_kwargs=dict(bits=8, min_length=1, max_length=10, min_repeats=1, max_repeats=10),
+        circuit_kwargs=dict(_NTM_SIZES),
+        same_length_batches=True,
+        **_FAST_RMSPROP,
+    ),
     # The papers' baseline: an LSTM on the same copy task (3 x 256, as in the NTM paper), Adam.
     "lstm-copy": TrainConfig(
         agent="lstm",
