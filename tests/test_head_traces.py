@@ -1,0 +1,78 @@
+"""scripts/head_traces.py: the per-episode figures on a hand-made copy episode, and the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from memagents.checkpoint import save_checkpoint
+from memagents.config import resolve_config
+from memagents.evaluation import EpisodeTrace
+from memagents.training import SupervisedTrainer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("head_traces", ROOT / "scripts/head_traces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_trace(length=4, slots=10, start=3, read_start=3, overwrite=False) -> EpisodeTrace:
+    """A copy episode done by hand: the write head writes item i to slot start + i, the read head
+    waits on the unwritten rows, then reads from read_start on."""
+    steps, bits = 2 * length + 1, 2
+    write = np.zeros((steps, 1, slots))
+    read = np.zeros((steps, 1, slots))
+    memory = np.zeros((steps, slots, bits))
+    items = np.ones((length, bits))
+    for t in range(steps):
+        if t < length:
+            write[t, 0, (start + t) % slots] = 1
+            memory[t:, (start + t) % slots] = items[t]
+            unwritten = [n for n in range(slots) if memory[t, n].sum() == 0]
+            read[t, 0, unwritten] = 1 / len(unwritten)
+        elif t > length:
+            read[t, 0, (read_start + t - length - 1) % slots] = 1
+            write[t, 0, (start + length) % slots] = 1
+    if overwrite:
+        memory[-1, start] = 3 * items[0]
+    mask = np.r_[np.zeros(length + 1), np.ones(length)]
+    targets = np.zeros((steps, bits))
+    targets[length + 1 :] = items
+    outputs = targets.copy()
+    outputs[-1, 0] = 0.0  # one wrong bit
+    return EpisodeTrace(None, targets, mask, outputs, write, read, memory)
+
+
+def test_episode_figures_of_a_hand_made_episode():
+    figures = load_script().episode_figures(copy_trace(), 4)
+    assert figures["bit_errors"] == 1 and figures["perfect"] == 0
+    assert figures["start_found"] == 1
+    assert figures["unwritten_mass"] == 1.0  # the read head sat on unwritten rows only
+    assert figures["unwritten_rows"] == 10 - 4
+    assert figures["overwritten"] == 0
+    figures = load_script().episode_figures(copy_trace(read_start=2, overwrite=True), 4)
+    assert figures["start_found"] == 0
+    assert figures["overwritten"] > 0
+
+
+def test_the_cli_traces_a_checkpoint_and_refuses_other_circuits(tmp_path, capsys):
+    tiny = {"ntm": dict(memory_size=16, word_size=4, controller_size=8),
+            "lstm": dict(hidden_size=8, num_layers=1)}  # fmt: skip
+    for name, sizes in tiny.items():
+        config = resolve_config(name, None, {"circuit_kwargs": sizes})
+        save_checkpoint(tmp_path / f"{name}.pt", SupervisedTrainer(config).checkpoint(0.0))
+    script = load_script()
+    out = tmp_path / "table.md"
+    assert script.main(["--checkpoint", str(tmp_path / "ntm.pt"), "--lengths", "3", "5",
+                        "--episodes", "2", "--out", str(out)]) == 0  # fmt: skip
+    table = out.read_text()
+    assert table.count("| 3 |") == 1 and table.count("| 5 |") == 1
+    assert "Made by `python scripts/head_traces.py --checkpoint" in table
+    assert script.main(["--checkpoint", str(tmp_path / "lstm.pt")]) == 2
+    assert "needs an NTM" in capsys.readouterr().err
