@@ -64,6 +64,126 @@ def length_options(length: int, repeats: int | None = None) -> dict[str, int]:
     return options
 
 
+EVALUATION_SEED = 30_011
+"""The data seed of after-training figures (generalisation, the N-grams cost): every model is
+scored on the same sequences."""
+
+Condition = dict[str, int]
+"""A task condition: ``reset`` options that pin an episode's difficulty, e.g. ``{"length": 80}``,
+``{"length": 20, "repeats": 10}`` (RepeatCopy), ``{"items": 20}`` (AssociativeRecall),
+``{"num_inputs": 40, "num_outputs": 32}`` (PrioritySort). Each task's ``option_keys`` name the
+options it takes."""
+
+CONDITION_ABBREVIATIONS = {"length": "L", "repeats": "R"}
+"""Short names of options in condition names (``L20_R10``); other options keep their own name
+(``items20``). ``length`` and ``repeats`` come first in a name, other options follow in
+alphabetical order."""
+
+
+def parse_condition(text: str) -> Condition:
+    """A condition from the command line: a bare integer is a length (``80``), else
+    ``KEY=VALUE`` pairs joined by commas (``length=20,repeats=10``, ``items=20``).
+
+    Raises:
+        ValueError: a malformed token, a value that is not an integer, an option given twice.
+    """
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return {"length": int(text)}
+    condition: Condition = {}
+    for pair in text.split(","):
+        key, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not key.isidentifier():
+            raise ValueError(
+                f"condition {text!r}: expected LENGTH or KEY=VALUE[,KEY=VALUE] (e.g. 80, "
+                "length=20,repeats=10, items=20)"
+            )
+        if key in condition:
+            raise ValueError(f"condition {text!r}: {key} given twice")
+        try:
+            condition[key] = int(value)
+        except ValueError:
+            raise ValueError(
+                f"condition {text!r}: {key} must be an integer, got {value!r}"
+            ) from None
+    return _ordered(condition)
+
+
+def _ordered(condition: Condition) -> Condition:
+    """``length``, ``repeats``, then the other options alphabetically."""
+    first = [key for key in CONDITION_ABBREVIATIONS if key in condition]
+    rest = sorted(key for key in condition if key not in CONDITION_ABBREVIATIONS)
+    return {key: condition[key] for key in [*first, *rest]}
+
+
+def condition_name(condition: Condition) -> str:
+    """The condition as part of a column name: ``L80``, ``L20_R10``, ``items20``,
+    ``num_inputs40_num_outputs32`` (see ``CONDITION_ABBREVIATIONS`` for the order)."""
+    return "_".join(
+        f"{CONDITION_ABBREVIATIONS.get(key, key)}{value}"
+        for key, value in _ordered(condition).items()
+    )
+
+
+def condition_label(condition: Condition) -> str:
+    """The condition as a table heading: ``L=80``, ``L=20 R=10``, ``items=20``."""
+    return " ".join(
+        f"{CONDITION_ABBREVIATIONS.get(key, key)}={value}"
+        for key, value in _ordered(condition).items()
+    )
+
+
+def check_conditions(env_id: str, env_kwargs: dict[str, Any], conditions: list[Condition]) -> None:
+    """Raise a one-line ValueError naming the first condition the task refuses (an option it
+    does not take, a value out of its range, an episode over the size limit), before any work.
+
+    The env checks the condition as ``reset(options=condition)`` does when the figures are made.
+    """
+    seen: dict[str, Condition] = {}
+    for condition in conditions:
+        name = condition_name(condition)
+        if name in seen:
+            raise ValueError(f"condition {condition_label(condition)} given twice")
+        seen[name] = condition
+    envs = make_envs(env_id, 1, env_kwargs)
+    try:
+        for condition in conditions:
+            try:
+                envs.reset(seed=0, options=dict(condition))
+            except ValueError as error:
+                raise ValueError(f"condition {condition_label(condition)}: {error}") from None
+    finally:
+        envs.close()
+
+
+def condition_figures(
+    circuit: torch.nn.Module,
+    config: TrainConfig,
+    conditions: list[Condition],
+    sequences: int,
+    *,
+    seed: int = EVALUATION_SEED,
+    batch_size: int = 100,
+) -> dict[str, BatchMetrics]:
+    """Figures under each condition (also beyond the training range), by ``condition_name``;
+    the env is made with ``config.env_kwargs`` and each condition pins its episodes.
+
+    Raises:
+        ValueError: a condition the task refuses (``check_conditions`` says so before any work).
+    """
+    check_conditions(config.env_id, config.env_kwargs, conditions)
+    envs = make_envs(config.env_id, min(batch_size, sequences), config.env_kwargs)
+    try:
+        return {
+            condition_name(condition): evaluate(
+                circuit, envs, sequences, seed=seed, options=dict(condition)
+            )
+            for condition in conditions
+        }
+    finally:
+        envs.close()
+
+
 def generalisation(
     circuit: torch.nn.Module,
     config: TrainConfig,
@@ -71,24 +191,20 @@ def generalisation(
     sequences: int,
     *,
     repeats: int | None = None,
-    seed: int = 30_011,
+    seed: int = EVALUATION_SEED,
     batch_size: int = 100,
 ) -> dict[int, BatchMetrics]:
-    """Figures at each pinned sequence length (also beyond the training range)."""
-    envs = make_envs(config.env_id, min(batch_size, sequences), config.env_kwargs)
-    try:
-        return {
-            length: evaluate(
-                circuit,
-                envs,
-                sequences,
-                seed=seed,
-                options=length_options(length, repeats),
-            )
-            for length in lengths
-        }
-    finally:
-        envs.close()
+    """Figures at each pinned sequence length (also beyond the training range), by length;
+    ``condition_figures`` pins other options too."""
+    lengths = list(dict.fromkeys(lengths))
+    conditions = [length_options(length, repeats) for length in lengths]
+    figures = condition_figures(
+        circuit, config, conditions, sequences, seed=seed, batch_size=batch_size
+    )
+    return {
+        length: figures[condition_name(condition)]
+        for length, condition in zip(lengths, conditions, strict=True)
+    }
 
 
 class EpisodeTrace(NamedTuple):

@@ -28,6 +28,7 @@ import csv
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,7 +239,11 @@ class TrialResult:
     solved_seconds: float | None
     status: str = ""
     extra: dict[str, float] = field(default_factory=dict)
-    """Other figures (generalisation: ``bit_errors_L80`` ...)."""
+    """Figures made after training: bit errors per sequence under each condition of
+    ``--generalise`` (``bit_errors_`` + ``memagents.evaluation.condition_name``: ``bit_errors_L80``,
+    ``bit_errors_L20_R10``, ``bit_errors_items20``), and on DynamicNGrams the cost in bits per
+    sequence (``loss_bits``), the optimal estimator's (``optimal_loss_bits``) and
+    ``gap_percent``."""
 
 
 def _median_range(values: list[float], fmt: str) -> str:
@@ -252,10 +257,23 @@ def _median_range(values: list[float], fmt: str) -> str:
     return f"{format(median, fmt)} ({format(values[0], fmt)}-{format(values[-1], fmt)})"
 
 
-def _extra_order(name: str) -> tuple[str, int]:
-    """``bit_errors_L20`` before ``bit_errors_L120``: by prefix, then by the length."""
-    prefix, _, number = name.rpartition("L")
-    return (prefix, int(number)) if number.isdigit() else (name, 0)
+AFTER_TRAINING_FIRST = ("loss_bits", "optimal_loss_bits", "gap_percent")
+"""Extra figures that lead the extra columns, in this order (the DynamicNGrams cost)."""
+
+
+def _extra_order(name: str) -> tuple:
+    """The order of the extra columns: ``AFTER_TRAINING_FIRST``, then the others by name with
+    the numbers in them compared as numbers: ``bit_errors_L20`` before ``bit_errors_L20_R5``
+    before ``bit_errors_L20_R10`` before ``bit_errors_L120``, ``bit_errors_items2`` before
+    ``bit_errors_items20``."""
+    if name in AFTER_TRAINING_FIRST:
+        return (0, AFTER_TRAINING_FIRST.index(name), ())
+    parts = re.split(r"(\d+)", name)  # text, number, text, ...: the same types at each place
+    return (1, 0, tuple(int(part) if index % 2 else part for index, part in enumerate(parts)))
+
+
+def _extra_format(name: str) -> str:
+    return ".1f" if name == "gap_percent" else ".3f"
 
 
 def summarize(results: Iterable[TrialResult]) -> list[dict[str, Any]]:
@@ -277,7 +295,7 @@ def summarize(results: Iterable[TrialResult]) -> list[dict[str, Any]]:
         }
         for name in sorted({name for t in trials for name in t.extra}, key=_extra_order):
             values = [t.extra[name] for t in trials if name in t.extra]
-            row[name] = _median_range(values, ".3f")
+            row[name] = _median_range(values, _extra_format(name))
         rows.append(row)
     return rows
 

@@ -5,6 +5,8 @@
         --set max_steps=3000 --asha
     python scripts/sweep.py --preset dnc-repeat-copy --loguniform lr=1e-4:1e-2 --samples 8
     python scripts/sweep.py --spec sweep.yaml --address auto                # on a running cluster
+    python scripts/sweep.py --preset ntm-repeat-copy --seeds 1 2 3 \
+        --generalise 10 20 length=10,repeats=20 length=20,repeats=10         # past training
 
 Each trial is one training run through the in-process API (``memagents.training.fit``, the loop
 scripts/train.py runs), one CPU and one torch thread, in its own run folder; it reports each
@@ -13,6 +15,13 @@ restarts from its last checkpoint and ends exactly where an uninterrupted one wo
 function of (seed, step)). At the end a table of time to solved and final bit errors, median
 (min-max) over the seeds of each setting, is printed and written (summary.md, trials.csv,
 results.json) to the sweep's folder.
+
+After training, ``--generalise`` adds columns of bit errors per sequence (1,000 sequences each,
+a fixed data seed) under task conditions outside the training range: a bare number is a length
+(``bit_errors_L80``), else ``reset`` options ``KEY=VALUE[,KEY=VALUE]`` as the task takes them
+(``length=20,repeats=10`` -> ``bit_errors_L20_R10``, ``items=20`` -> ``bit_errors_items20``,
+``num_inputs=40,num_outputs=32``; see ``memagents.evaluation.condition_name``). A condition
+the task refuses is an error before any training.
 
 Settings: ``--set NAME=VALUE`` (fixed), ``--grid NAME=V1,V2`` (every value), ``--choice
 NAME=V1,V2`` / ``--loguniform NAME=LOW:HIGH`` / ``--uniform NAME=LOW:HIGH`` (drawn per sample);
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -39,6 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memagents.evaluation import parse_condition
 from memagents.sweeps import (
     SweepSpec,
     TrialResult,
@@ -75,8 +86,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, help="evaluate (and report to Tune) this often")
     parser.add_argument("--seconds", type=float, help="wall-clock limit per trial")
     parser.add_argument(
-        "--generalise", type=int, nargs="+", metavar="LENGTH", help="after training, bit errors "
-        "per sequence at these lengths (1,000 sequences each)",
+        "--generalise", nargs="+", default=[], metavar="CONDITION", help="after training, bit "
+        "errors per sequence under these conditions, 1,000 sequences each: a length (80) or "
+        "reset options KEY=VALUE[,KEY=VALUE] (length=20,repeats=10; items=20); columns "
+        "bit_errors_L80, bit_errors_L20_R10, bit_errors_items20",
     )  # fmt: skip
     parser.add_argument("--asha", action="store_true", help="stop poor trials early (ASHA)")
     parser.add_argument("--grace-steps", type=int, default=500, help="ASHA: steps before a stop")
@@ -105,7 +118,7 @@ def train_trial(
     params: dict[str, Any],
     *,
     spec: SweepSpec,
-    generalise: list[int] | None,
+    generalise: list[dict[str, int]],
     fault_kill_at_step: int | None,
 ) -> None:
     """One trial: train with ``fit``, report every evaluation with its checkpoint to Tune, restore
@@ -161,15 +174,59 @@ def train_trial(
         result = fit(trainer, run, callback=report, progress=False)
     if result.status == "failed":
         raise RuntimeError(f"trial failed: {result.reason}")
-    if generalise:
-        from memagents.evaluation import generalisation
-
-        figures = generalisation(trainer.circuit, config, generalise, 1000)
-        extra = {f"bit_errors_L{length}": figures[length].bit_errors for length in generalise}
+    extra = after_training(trainer.circuit, config, generalise)
+    if extra:
+        extra = {EXTRA_PREFIX + name: value for name, value in extra.items()}
         tune.report({**latest, "step": trainer.step, "node": node, "pid": os.getpid(), **extra})
 
 
+EXTRA_PREFIX = "extra/"
+"""Figures made after training are reported to Tune under this prefix (``TrialResult.extra``)."""
+GENERALISE_SEQUENCES = 1000
+
+
+def after_training(
+    circuit, config, generalise: list[dict[str, int]], sequences: int = GENERALISE_SEQUENCES
+) -> dict[str, float]:
+    """The trained circuit's figures past training, on fixed evaluation data: bit errors per
+    sequence under each ``--generalise`` condition (``bit_errors_`` + its condition name)."""
+    from memagents.evaluation import condition_figures
+
+    extra: dict[str, float] = {}
+    if generalise:
+        figures = condition_figures(circuit, config, generalise, sequences)
+        extra.update({f"bit_errors_{name}": m.bit_errors for name, m in figures.items()})
+    return extra
+
+
 # -- the sweep -----------------------------------------------------------------------------------
+
+
+def check_generalise(spec: SweepSpec, conditions: list[dict[str, int]]) -> None:
+    """Raise a one-line ValueError, before any training, when the env of some trial refuses a
+    ``--generalise`` condition. The trials checked are every combination of the grid and choice
+    values (the ranges at their low ends); a combination the config refuses is left to fail as
+    its trial."""
+    from memagents.evaluation import check_conditions
+
+    if not conditions:
+        return
+    varying = {**spec.grid, **spec.choice}
+    base = spec.example_params()
+    checked: set[str] = set()
+    for values in itertools.product(*varying.values()):
+        try:
+            config = trial_config(spec, {**base, **dict(zip(varying, values, strict=True))})
+        except ValueError:
+            continue
+        key = json.dumps([config.env_id, config.env_kwargs], sort_keys=True, default=str)
+        if key in checked:
+            continue
+        checked.add(key)
+        try:
+            check_conditions(config.env_id, config.env_kwargs, conditions)
+        except ValueError as error:
+            raise ValueError(f"--generalise on {config.env_id}: {error}") from None
 
 
 def search_space(spec: SweepSpec) -> dict[str, Any]:
@@ -201,7 +258,11 @@ def trial_results(grid) -> list[TrialResult]:
                 solved_step=solved_step if solved_step >= 0 else None,
                 solved_seconds=metrics["solved_seconds"] if solved_step >= 0 else None,
                 status=status,
-                extra={k: v for k, v in metrics.items() if k.startswith("bit_errors_L")},
+                extra={
+                    k.removeprefix(EXTRA_PREFIX): v
+                    for k, v in metrics.items()
+                    if k.startswith(EXTRA_PREFIX)
+                },
             )
         )
     return trials
@@ -215,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             set_=args.set_ + ([f"eval_every={args.eval_every}"] if args.eval_every else []),
             grid=args.grid, choice=args.choice, loguniform=args.loguniform, uniform=args.uniform,
         )  # fmt: skip
+        conditions = [parse_condition(token) for token in args.generalise]
+        check_generalise(spec, conditions)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -248,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         trainable = tune.with_resources(
             tune.with_parameters(
-                train_trial, spec=spec, generalise=args.generalise,
+                train_trial, spec=spec, generalise=conditions,
                 fault_kill_at_step=args.fault_kill_at_step,
             ),
             {"cpu": 1},

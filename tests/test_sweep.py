@@ -3,6 +3,7 @@ a two-node cluster where a trial is killed mid-run and restored from its Tune ch
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -15,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from memagents.evaluation import (
+    EVALUATION_SEED,
+    condition_label,
+    condition_name,
+    parse_condition,
+)
 from memagents.sweeps import (
     SweepSpec,
     TrialResult,
@@ -122,6 +129,115 @@ def test_old_sweep_flags_name_their_replacement():
     assert "--config was replaced by --set NAME=VALUE / --grid NAME=V1,V2" in result.stderr
 
 
+# -- figures after training: conditions (no Ray) ------------------------------------------------
+
+
+def load_sweep_script():
+    spec = importlib.util.spec_from_file_location("script_sweep", ROOT / "scripts" / "sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("text", "condition", "name", "label"),
+    [
+        ("80", {"length": 80}, "L80", "L=80"),
+        ("length=20,repeats=10", {"length": 20, "repeats": 10}, "L20_R10", "L=20 R=10"),
+        ("repeats=10, length=20", {"length": 20, "repeats": 10}, "L20_R10", "L=20 R=10"),
+        ("items=20", {"items": 20}, "items20", "items=20"),
+        ("num_outputs=32,num_inputs=40", {"num_inputs": 40, "num_outputs": 32},
+         "num_inputs40_num_outputs32", "num_inputs=40 num_outputs=32"),
+    ],
+)  # fmt: skip
+def test_a_condition_from_the_command_line_and_its_names(text, condition, name, label):
+    parsed = parse_condition(text)
+    assert parsed == condition and list(parsed) == list(condition)  # length, repeats, the rest
+    assert condition_name(parsed) == name and condition_label(parsed) == label
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("eighty", "condition 'eighty': expected LENGTH or KEY=VALUE"),
+        ("items=a", "condition 'items=a': items must be an integer, got 'a'"),
+        ("length=2,length=3", "length given twice"),
+        ("=3", "expected LENGTH or KEY=VALUE"),
+    ],
+)
+def test_bad_conditions_are_one_line_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_condition(text)
+
+
+def test_condition_columns_are_ordered_by_their_numbers():
+    names = ["L120", "L20_R10", "items20", "L20", "L20_R5", "items2", "L80"]
+    trials = [
+        TrialResult(params={}, seed=1, steps=1, bit_errors=0.0, solved_step=None,
+                    solved_seconds=None, extra={f"bit_errors_{n}": 1.0 for n in names}
+                    | {"gap_percent": 12.345, "loss_bits": 2.0, "optimal_loss_bits": 1.0})
+    ]  # fmt: skip
+    (row,) = summarize(trials)
+    extra = [column for column in row if column not in ("settings", "seeds", "solved",
+             "seconds_to_solved", "steps_to_solved", "final_bit_errors")]  # fmt: skip
+    assert extra == [
+        "loss_bits", "optimal_loss_bits", "gap_percent", "bit_errors_L20", "bit_errors_L20_R5",
+        "bit_errors_L20_R10", "bit_errors_L80", "bit_errors_L120", "bit_errors_items2",
+        "bit_errors_items20",
+    ]  # fmt: skip
+    assert row["gap_percent"] == "12.3" and row["loss_bits"] == "2.000"
+
+
+@pytest.mark.parametrize(
+    ("preset", "tokens", "columns"),
+    [
+        ("dnc-repeat-copy", ["2", "length=2,repeats=3"], ["bit_errors_L2", "bit_errors_L2_R3"]),
+        ("dnc-associative-recall", ["items=3"], ["bit_errors_items3"]),
+    ],
+)
+def test_a_trial_scores_its_circuit_under_each_condition(preset, tokens, columns):
+    """What ``train_trial`` runs after training, on a tiny untrained DNC and a few sequences:
+    one column per condition, figures equal to ``evaluate`` with the condition as options."""
+    import torch
+
+    from memagents.agent import evaluate, make_envs
+    from memagents.training import SupervisedTrainer
+
+    sweep = load_sweep_script()
+    spec = spec_from_arguments(preset=preset, set_=[item for item in TINY if item != "--set"])
+    config = trial_config(spec, spec.example_params())
+    conditions = [parse_condition(token) for token in tokens]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        circuit = SupervisedTrainer(config).circuit
+        extra = sweep.after_training(circuit, config, conditions, sequences=8)
+        assert list(extra) == columns
+        envs = make_envs(config.env_id, 8, config.env_kwargs)
+        for column, condition in zip(columns, conditions, strict=True):
+            expected = evaluate(circuit, envs, 8, seed=EVALUATION_SEED, options=condition)
+            assert extra[column] == expected.bit_errors
+            assert 0 < extra[column] <= 8 * 1000  # untrained: some bits wrong
+        envs.close()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_condition_the_task_refuses_stops_the_sweep_before_training(capsys):
+    sweep = load_sweep_script()
+    argv = ["--preset", "ntm-copy", "--grid", "preset=ntm-copy,dnc-repeat-copy"]
+    assert sweep.main([*argv, "--generalise", "20", "length=20,repeats=3"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: --generalise on memtasks/Copy-v0: condition L=20 R=3: unknown reset option "
+        "'repeats'; allowed options: ('length',)\n"
+    )
+    assert sweep.main(["--preset", "ntm-associative-recall", "--generalise", "items=1"]) == 2
+    assert "options['items'] must be an integer in [2, " in capsys.readouterr().err
+    assert sweep.main(["--preset", "ntm-copy", "--generalise", "80", "80"]) == 2
+    assert "condition L=80 given twice" in capsys.readouterr().err
+
+
 # -- on Ray --------------------------------------------------------------------------------------
 
 
@@ -168,12 +284,14 @@ def run_sweep(args: list[str], marker: str, **env) -> subprocess.CompletedProces
 
 
 def test_a_small_sweep_on_an_embedded_ray(tmp_path, ray_marker):
-    """2 settings x 2 seeds, each trial through the in-process training API."""
+    """2 settings x 2 seeds, each trial through the in-process training API, scored after
+    training under two conditions (--generalise)."""
     ray_dir = tempfile.mkdtemp(prefix="mr", dir="/tmp")  # Ray's socket paths must be short
     result = run_sweep(
         ["--preset", "dnc-repeat-copy", *TINY, "--set", "max_steps=12", "--eval-every", "6",
          "--grid", "lr=1e-3,3e-3", "--seeds", "1", "2", "--cpus", "2", "--name", "small",
-         "--storage", str(tmp_path), "--ray-temp-dir", ray_dir],
+         "--storage", str(tmp_path), "--ray-temp-dir", ray_dir,
+         "--generalise", "2", "length=2,repeats=3"],
         ray_marker,
     )  # fmt: skip
     shutil.rmtree(ray_dir, ignore_errors=True)
@@ -185,6 +303,10 @@ def test_a_small_sweep_on_an_embedded_ray(tmp_path, ray_marker):
         (1e-3, 1), (1e-3, 2), (3e-3, 1), (3e-3, 2)
     ]  # fmt: skip
     assert all(t["steps"] == 12 and t["status"] in ("solved", "not solved") for t in trials)
+    for trial in trials:  # the figures after training, through Tune
+        assert set(trial["extra"]) == {"bit_errors_L2", "bit_errors_L2_R3"}
+        assert all(0 <= value < 100 for value in trial["extra"].values())
+    assert "| bit_errors_L2 | bit_errors_L2_R3 |" in result.stdout
     # Each trial is a run folder like scripts/train.py's, with its evaluations in metrics.jsonl.
     runs = sorted((tmp_path / "small").glob("*/run/metrics.jsonl"))
     assert len(runs) == 4
