@@ -1,4 +1,5 @@
-"""Loading trained circuits, length generalisation, and what a circuit does inside an episode.
+"""Loading trained circuits, generalisation over task conditions (lengths and other reset
+options), the DynamicNGrams cost against the optimum, and what a circuit does inside an episode.
 
 Shapes: T time steps, N memory slots, W word size, R read heads, H write heads, I input size,
 O output size.
@@ -12,7 +13,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from memagents.agent import BatchMetrics, evaluate, make_envs, rollout
+from memagents.agent import (
+    BatchMetrics,
+    batch_sampler,
+    batch_seed,
+    evaluate,
+    make_envs,
+    rollout,
+    sequence_loss_bits,
+    unroll_batch,
+)
 from memagents.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from memagents.circuits import build_circuit
 from memagents.config import TrainConfig
@@ -205,6 +215,75 @@ def generalisation(
         length: figures[condition_name(condition)]
         for length, condition in zip(lengths, conditions, strict=True)
     }
+
+
+class NGramsCost(NamedTuple):
+    """A circuit's cost on DynamicNGrams against the optimal estimator's on the same sequences."""
+
+    loss_bits: float  # the circuit's cost: cross-entropy per sequence, in bits (its loss_bits)
+    optimal_loss_bits: float  # the optimal (Bayesian) estimator's cost per sequence, in bits
+    gap_percent: float  # 100 * (loss_bits - optimal_loss_bits) / optimal_loss_bits
+    num_sequences: int  # sequences the figures average over
+
+
+def dynamic_ngrams_task(env_id: str, env_kwargs: dict[str, Any] | None = None) -> Any | None:
+    """The env's ``DynamicNGramsTask`` (its ``order`` says how to predict optimally), or None
+    for an env of another task."""
+    from memtasks.envs.dynamic_ngrams import DynamicNGramsTask
+
+    envs = make_envs(env_id, 1, env_kwargs)
+    try:
+        task = getattr(envs, "task", None)
+        return task if isinstance(task, DynamicNGramsTask) else None
+    finally:
+        envs.close()
+
+
+@torch.no_grad()
+def ngrams_cost(
+    circuit: torch.nn.Module,
+    config: TrainConfig,
+    sequences: int = 1000,
+    *,
+    seed: int = EVALUATION_SEED,
+    batch_size: int = 100,
+    options: Condition | None = None,
+) -> NGramsCost:
+    """The circuit's cost in bits per sequence on DynamicNGrams and the optimal estimator's
+    (``memtasks.sampling.dynamic_ngrams_optimal_predictions``) on the same sequences: at least
+    `sequences` of them (whole batches), drawn as ``memagents.agent.evaluate`` draws them, so
+    ``loss_bits`` is its ``loss_bits`` with this seed.
+
+    Raises:
+        ValueError: an env that is not DynamicNGrams (the task has no optimal estimator here).
+    """
+    from memtasks.envs.dynamic_ngrams import DynamicNGramsTask
+    from memtasks.sampling import dynamic_ngrams_optimal_predictions, sequence_cost_bits
+
+    envs = make_envs(config.env_id, min(batch_size, sequences), config.env_kwargs)
+    try:
+        task, sampler = getattr(envs, "task", None), batch_sampler(envs)
+        if not isinstance(task, DynamicNGramsTask) or sampler is None:
+            raise ValueError(f"ngrams_cost needs a DynamicNGrams env, got {config.env_id}")
+        circuit.eval()
+        totals, count = np.zeros(2), 0
+        while count < sequences:
+            batch = unroll_batch(
+                circuit, sampler, seed=batch_seed(seed, count // envs.num_envs), options=options
+            )
+            model = sequence_loss_bits(batch.logits, batch.targets, batch.mask)  # (B,)
+            bits = batch.targets[..., 0].double().cpu().numpy()  # (B, T)
+            mask = batch.mask.double().cpu().numpy()  # (B, T)
+            optimal = sequence_cost_bits(
+                dynamic_ngrams_optimal_predictions(bits, task.order), bits, mask
+            )  # (B,)
+            totals += [float(model.sum()), float(optimal.sum())]
+            count += envs.num_envs
+    finally:
+        envs.close()
+    loss_bits, optimal_loss_bits = totals / count
+    gap = 100 * (loss_bits - optimal_loss_bits) / optimal_loss_bits if optimal_loss_bits else np.nan
+    return NGramsCost(float(loss_bits), float(optimal_loss_bits), float(gap), count)
 
 
 class EpisodeTrace(NamedTuple):

@@ -23,6 +23,11 @@ a fixed data seed) under task conditions outside the training range: a bare numb
 ``num_inputs=40,num_outputs=32``; see ``memagents.evaluation.condition_name``). A condition
 the task refuses is an error before any training.
 
+A trial on DynamicNGrams (a prediction task, never solved) also records, after training and on
+1,000 fresh sequences of a fixed seed, its cost in bits per sequence (``loss_bits``), the optimal
+Bayesian estimator's on the same sequences (``optimal_loss_bits``) and the gap between them
+(``gap_percent`` = 100 * (model - optimal) / optimal): the figures that matter on that task.
+
 Settings: ``--set NAME=VALUE`` (fixed), ``--grid NAME=V1,V2`` (every value), ``--choice
 NAME=V1,V2`` / ``--loguniform NAME=LOW:HIGH`` / ``--uniform NAME=LOW:HIGH`` (drawn per sample);
 NAME is a TrainConfig field or env_kwargs.KEY / circuit_kwargs.KEY. ``--spec FILE`` reads the same
@@ -182,17 +187,23 @@ def train_trial(
 
 EXTRA_PREFIX = "extra/"
 """Figures made after training are reported to Tune under this prefix (``TrialResult.extra``)."""
-GENERALISE_SEQUENCES = 1000
+AFTER_TRAINING_SEQUENCES = 1000
 
 
 def after_training(
-    circuit, config, generalise: list[dict[str, int]], sequences: int = GENERALISE_SEQUENCES
+    circuit, config, generalise: list[dict[str, int]], sequences: int = AFTER_TRAINING_SEQUENCES
 ) -> dict[str, float]:
-    """The trained circuit's figures past training, on fixed evaluation data: bit errors per
+    """The trained circuit's figures past training, on fixed evaluation data (`sequences` of
+    them): on DynamicNGrams its cost in bits per sequence (``loss_bits``), the optimal
+    estimator's on the same sequences (``optimal_loss_bits``) and ``gap_percent``; bit errors per
     sequence under each ``--generalise`` condition (``bit_errors_`` + its condition name)."""
-    from memagents.evaluation import condition_figures
+    from memagents.evaluation import condition_figures, dynamic_ngrams_task, ngrams_cost
 
     extra: dict[str, float] = {}
+    if dynamic_ngrams_task(config.env_id, config.env_kwargs) is not None:
+        cost = ngrams_cost(circuit, config, sequences)
+        extra.update(loss_bits=cost.loss_bits, optimal_loss_bits=cost.optimal_loss_bits,
+                     gap_percent=cost.gap_percent)  # fmt: skip
     if generalise:
         figures = condition_figures(circuit, config, generalise, sequences)
         extra.update({f"bit_errors_{name}": m.bit_errors for name, m in figures.items()})

@@ -1,8 +1,10 @@
 """What scripts/test.py shows of one episode: the step-by-step trace and its heatmaps, on a
-hand-made RepeatCopy-like episode (no circuit needed)."""
+hand-made RepeatCopy-like episode (no circuit needed); the DynamicNGrams cost against the
+optimum."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -10,16 +12,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from memagents.agent import batch_sampler, batch_seed, evaluate, make_envs
+from memagents.circuits import build_circuit
+from memagents.config import PRESETS, TrainConfig
 from memagents.evaluation import (
     FOCUS_MIN_WEIGHT,
     EpisodeTrace,
     describe_episode,
+    dynamic_ngrams_task,
     focus,
     input_cells,
+    ngrams_cost,
     plot_episode,
 )
 from memagents.plotting import Plotter
+from memtasks.sampling import dynamic_ngrams_optimal_cost, dynamic_ngrams_optimal_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 T, N = 6, 16  # steps, memory slots
@@ -180,3 +189,71 @@ def test_test_script_on_a_checkpoint_file_says_where_its_pictures_go(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["checkpoint-tests"]
     assert "one episode of length 2 and 2 repeats, step by step:" in out
     assert "input values other than 0 and 1 ('+', '-'): step 3 channel 5: 0.2" in out
+
+
+# -- DynamicNGrams: the cost against the optimal estimator -------------------------------------
+
+
+class OptimalPredictor(torch.nn.Module):
+    """Predicts each bit of a DynamicNGrams sequence as the optimal estimator does, from the bits
+    seen so far (the inputs are the previous bits): its gap to the optimum is 0."""
+
+    def __init__(self, order: int):
+        super().__init__()
+        self.order = order
+        self.anchor = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))  # device, dtype
+
+    def unroll(self, inputs: torch.Tensor):
+        seen = inputs[:, 1:, 0].numpy()  # (B, T - 1): x_0 .. x_(T-2)
+        padded = np.concatenate([seen, np.zeros((len(seen), 1))], axis=1)  # x_(T-1) unused
+        probabilities = torch.from_numpy(dynamic_ngrams_optimal_predictions(padded, self.order))
+        return torch.logit(probabilities)[..., None], None
+
+
+def ngrams_config(**env_kwargs) -> TrainConfig:
+    return dataclasses.replace(
+        PRESETS["lstm-ngrams"],
+        env_kwargs={"order": 3, "length": 12, **env_kwargs},
+        circuit_kwargs={"hidden_size": 4, "num_layers": 1},
+    )
+
+
+def test_a_circuit_that_predicts_optimally_has_no_gap_to_the_optimum():
+    config = ngrams_config()
+    cost = ngrams_cost(OptimalPredictor(order=3), config, sequences=30, batch_size=10, seed=5)
+    assert cost.num_sequences == 30
+    assert cost.optimal_loss_bits > 1.0  # 12 bits, hard to predict: several bits of cost
+    assert cost.loss_bits == pytest.approx(cost.optimal_loss_bits, rel=1e-9)
+    assert cost.gap_percent == pytest.approx(0.0, abs=1e-7)
+
+
+def test_the_optimal_cost_is_the_samplers_on_the_same_sequences_and_the_model_cost_evaluates():
+    config = ngrams_config()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        circuit = build_circuit("lstm", 1, 1, hidden_size=4, num_layers=1)
+        cost = ngrams_cost(circuit, config, sequences=20, batch_size=10, seed=7)
+        envs = make_envs(config.env_id, 10, config.env_kwargs)
+        sampler = batch_sampler(envs)
+        by_hand = np.concatenate(
+            [dynamic_ngrams_optimal_cost(sampler(batch_seed(7, i)), order=3) for i in (0, 1)]
+        )
+        assert cost.optimal_loss_bits == pytest.approx(by_hand.mean(), rel=1e-12)
+        model = evaluate(circuit, envs, 20, seed=7)
+        envs.close()
+    finally:
+        torch.set_num_threads(threads)
+    assert cost.loss_bits == pytest.approx(model.loss_bits, rel=1e-6)
+    expected_gap = 100 * (cost.loss_bits - cost.optimal_loss_bits) / cost.optimal_loss_bits
+    assert cost.gap_percent == pytest.approx(expected_gap)
+    assert cost.gap_percent > 0  # an untrained LSTM is worse than the optimum
+
+
+def test_the_ngrams_cost_needs_a_dynamic_ngrams_env():
+    config = PRESETS["lstm-copy"]
+    assert dynamic_ngrams_task(config.env_id, config.env_kwargs) is None
+    assert dynamic_ngrams_task(ngrams_config().env_id, ngrams_config().env_kwargs).order == 3
+    with pytest.raises(ValueError, match="needs a DynamicNGrams env, got memtasks/Copy"):
+        ngrams_cost(OptimalPredictor(order=3), config, sequences=2)

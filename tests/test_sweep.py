@@ -223,6 +223,37 @@ def test_a_trial_scores_its_circuit_under_each_condition(preset, tokens, columns
         torch.set_num_threads(threads)
 
 
+def test_a_dynamic_ngrams_trial_records_its_cost_against_the_optimum():
+    """What ``train_trial`` runs after training on DynamicNGrams: the cost, the optimal
+    estimator's on the same sequences and the gap; ``ngrams_cost`` gives the same figures."""
+    import torch
+
+    from memagents.evaluation import ngrams_cost
+    from memagents.training import SupervisedTrainer
+
+    sweep = load_sweep_script()
+    spec = spec_from_arguments(
+        preset="lstm-ngrams", set_=["circuit_kwargs.hidden_size=4", "circuit_kwargs.num_layers=1",
+        "env_kwargs.length=10", "env_kwargs.order=3", "batch_size=4", "eval_sequences=8",
+        "solved_sequences=8", "device=cpu"],
+    )  # fmt: skip
+    config = trial_config(spec, spec.example_params())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        circuit = SupervisedTrainer(config).circuit
+        extra = sweep.after_training(circuit, config, [parse_condition("20")], sequences=8)
+        cost = ngrams_cost(circuit, config, 8, seed=EVALUATION_SEED)
+    finally:
+        torch.set_num_threads(threads)
+    assert list(extra) == ["loss_bits", "optimal_loss_bits", "gap_percent", "bit_errors_L20"]
+    assert (extra["loss_bits"], extra["optimal_loss_bits"], extra["gap_percent"]) == cost[:3]
+    assert extra["gap_percent"] == pytest.approx(
+        100 * (extra["loss_bits"] - extra["optimal_loss_bits"]) / extra["optimal_loss_bits"]
+    )
+    assert 0 < extra["optimal_loss_bits"] < extra["loss_bits"]  # untrained: above the optimum
+
+
 def test_a_condition_the_task_refuses_stops_the_sweep_before_training(capsys):
     sweep = load_sweep_script()
     argv = ["--preset", "ntm-copy", "--grid", "preset=ntm-copy,dnc-repeat-copy"]
