@@ -443,3 +443,54 @@ def markdown_table(results: dict[str, dict[int, BatchMetrics]], lengths: list[in
         ]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+class Spread(NamedTuple):
+    """One figure over several checkpoints (seeds) of a model."""
+
+    median: float
+    low: float  # the smallest
+    high: float  # the largest
+    count: int  # checkpoints
+
+
+def spread(values: list[float]) -> Spread:
+    """Median, min and max of a figure over checkpoints (the median of an even count is the mean
+    of the middle two)."""
+    if not len(values):
+        raise ValueError("spread of no values")
+    array = np.asarray(values, dtype=np.float64)
+    return Spread(float(np.median(array)), float(array.min()), float(array.max()), len(array))
+
+
+def conditions_table(
+    results: dict[str, list[dict[str, BatchMetrics]]], conditions: list[Condition]
+) -> str:
+    """Bit errors per sequence under each condition, one row per model; `results` holds per
+    model one dict per checkpoint, by ``condition_name``.
+
+    With one checkpoint per model a cell is its bit errors and % perfect sequences (the layout of
+    ``markdown_table``); with more, the median (min-max) over the checkpoints, and a column says
+    how many there are.
+    """
+    several = any(len(checkpoints) > 1 for checkpoints in results.values())
+    names = [condition_name(condition) for condition in conditions]
+    header = ["model", *(["checkpoints"] if several else []), *map(condition_label, conditions)]
+    rows = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for model, checkpoints in results.items():
+        cells = [model]
+        if several:
+            cells.append(str(len(checkpoints)))
+        for name in names:
+            if not several:
+                (figures,) = checkpoints
+                cells.append(f"{figures[name].bit_errors:.3f} ({100 * figures[name].perfect:.0f}%)")
+                continue
+            errors = spread([figures[name].bit_errors for figures in checkpoints])
+            cells.append(
+                f"{errors.median:.3f}"
+                if errors.count == 1
+                else f"{errors.median:.3f} ({errors.low:.3f}-{errors.high:.3f})"
+            )
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -1,19 +1,36 @@
-r"""Length generalisation of trained models: a markdown table, a plot, and the NTM's head weights.
+r"""Generalisation of trained models: a markdown table, a plot, and the NTM's head weights.
 
     python scripts/evaluate.py \
         --model NTM=checkpoints/ntm-copy.pt --model DNC=checkpoints/dnc-copy.pt \
         --model LSTM=checkpoints/lstm-copy.pt --lengths 10 20 30 50 80 120 --out docs/results
 
+Several checkpoints per model (seeds), each figure the median (min-max) over them:
+
+    python scripts/evaluate.py --model 'NTM=runs/sweeps/x/*/run/checkpoints/last.pt' \
+        --model DNC=runs/dnc-1,runs/dnc-2 --conditions items=2 items=6 items=10 items=20
+
+--model NAME=PATH[,PATH...]: each PATH is a checkpoint file, a run folder (its last checkpoint)
+or a glob pattern (quote it: the script expands it, sorted). --lengths L1 L2 ... pins sequence
+lengths; --conditions C1 C2 ... pins any reset options the task takes, each a length (80) or
+KEY=VALUE[,KEY=VALUE] (length=20,repeats=10 for RepeatCopy, items=20 for AssociativeRecall,
+num_inputs=40,num_outputs=32 for PrioritySort); give one of the two.
+
 Writes into --out:
-    generalisation.md    bit errors per sequence (and % perfect sequences) at each length
-    generalisation.png   bit errors per sequence against length, one line per model
+    generalisation.md    bit errors per sequence under each condition (one checkpoint per model:
+                         and % perfect sequences; several: median (min-max) over them and their
+                         number), and the command that made it
+    generalisation.png   bit errors per sequence against the condition, one line per model (the
+                         median; several checkpoints: their range as a shaded band)
     training_curves.png  loss against sequences seen (--curve NAME=RUN_DIR)
-    weights_<name>.png   write and read weights over one episode (--weights-model, --weights-length)
+    weights_<name>.png   write and read weights over one episode (--weights-model, --weights-length;
+                         the model's first checkpoint)
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,19 +43,32 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from memagents.checkpoint import CheckpointError  # noqa: E402
 from memagents.evaluation import (  # noqa: E402
-    generalisation,
+    Condition,
+    check_conditions,
+    condition_figures,
+    condition_label,
+    condition_name,
+    conditions_table,
     load_circuit,
-    markdown_table,
+    parse_condition,
+    spread,
     trace_episode,
 )
-from memagents.runs import read_metrics  # noqa: E402
+from memagents.runs import CHECKPOINT_NAME, read_metrics  # noqa: E402
 
 
-def parse_model(text: str) -> tuple[str, Path]:
+def parse_curve(text: str) -> tuple[str, Path]:
     name, sep, path = text.partition("=")
     if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=CHECKPOINT, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected NAME=RUN_DIR, got {text!r}")
     return name, Path(path)
+
+
+def parse_model(text: str) -> tuple[str, list[str]]:
+    name, sep, paths = text.partition("=")
+    if not sep or not name or not paths or not all(paths.split(",")):
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH[,PATH...], got {text!r}")
+    return name, paths.split(",")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,12 +76,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", type=parse_model, action="append", required=True,
-                        metavar="NAME=CHECKPOINT")  # fmt: skip
+                        metavar="NAME=PATH[,PATH...]", help="a model's checkpoint(s): files, run "
+                        "folders or quoted glob patterns")  # fmt: skip
     parser.add_argument(
-        "--curve", type=parse_model, action="append", default=[], metavar="NAME=RUN_DIR"
+        "--curve", type=parse_curve, action="append", default=[], metavar="NAME=RUN_DIR"
     )
-    parser.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 50, 80, 120])
-    parser.add_argument("--sequences", type=int, default=1000, help="sequences per length")
+    parser.add_argument("--lengths", type=int, nargs="+", help="default: 10 20 30 50 80 120")
+    parser.add_argument(
+        "--conditions", nargs="+", metavar="CONDITION",
+        help="80, length=20,repeats=10, items=20, ... (instead of --lengths)",
+    )  # fmt: skip
+    parser.add_argument("--sequences", type=int, default=1000, help="sequences per condition")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--weights-model", help="NAME of the model whose head weights are drawn")
@@ -59,22 +94,93 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def plot_generalisation(results, lengths, train_max, path: Path) -> None:
+DEFAULT_LENGTHS = [10, 20, 30, 50, 80, 120]
+
+
+def conditions_of(args: argparse.Namespace) -> list[Condition]:
+    """The conditions of --lengths or --conditions (default: DEFAULT_LENGTHS)."""
+    if args.lengths and args.conditions:
+        raise ValueError("give --lengths or --conditions, not both")
+    if args.conditions:
+        return [parse_condition(token) for token in args.conditions]
+    lengths = args.lengths or DEFAULT_LENGTHS
+    if min(lengths) < 1:
+        raise ValueError(f"--lengths must all be >= 1, got {lengths}")
+    return [{"length": length} for length in lengths]
+
+
+def checkpoint_paths(name: str, patterns: list[str]) -> list[Path]:
+    """The checkpoint files of ``--model NAME=PATH[,PATH...]``: each PATH a file, a run folder
+    (its ``checkpoints/last.pt``) or a glob pattern (its matches, sorted)."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                raise ValueError(f"--model {name}: {pattern!r} matches no file")
+        else:
+            matches = [pattern]
+        paths += [Path(m) / CHECKPOINT_NAME if Path(m).is_dir() else Path(m) for m in matches]
+    twice = sorted({str(path) for path in paths if paths.count(path) > 1})
+    if twice:
+        raise ValueError(f"--model {name}: checkpoint(s) given more than once: {twice}")
+    return paths
+
+
+def x_axis(conditions: list[Condition]) -> tuple[list[float], str, str | None]:
+    """Where each condition sits on the plot's x axis, the axis label, and the option whose
+    value x is (None: one place per condition, labelled)."""
+    keys = {key for condition in conditions for key in condition}
+    if len(keys) == 1 and all(len(condition) == 1 for condition in conditions):
+        (key,) = keys
+        label = "sequence length" if key == "length" else key
+        return [float(condition[key]) for condition in conditions], label, key
+    return [float(index) for index in range(len(conditions))], "condition", None
+
+
+def plot_generalisation(results, conditions, train_max, path: Path) -> None:
+    """Write ``generalisation_figure(results, conditions, train_max)`` to `path`."""
+    fig = generalisation_figure(results, conditions, train_max)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def generalisation_figure(results, conditions, train_max):
+    """Bit errors per sequence under each condition, one line per model: the median over its
+    checkpoints, their range (min-max) as a shaded band when it has several. The x axis is the
+    value of the one option the conditions vary (a length, a number of items), else one place per
+    condition; the y axis is linear up to 1 bit error, logarithmic above.
+
+    Args:
+        results: per model, one dict per checkpoint of BatchMetrics by ``condition_name``.
+        train_max: the training range's largest value of the x axis' option, or None.
+    """
+    xs, xlabel, key = x_axis(conditions)
+    names = [condition_name(condition) for condition in conditions]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    for name, by_length in results.items():
-        ax.plot(lengths, [by_length[n].bit_errors for n in lengths], marker="o", label=name)
-    if train_max:
-        ax.axvline(train_max, color="grey", linestyle=":", label=f"longest trained ({train_max})")
-    ax.set_xlabel("sequence length")
+    for model, checkpoints in results.items():
+        spreads = [spread([figures[n].bit_errors for figures in checkpoints]) for n in names]
+        count = len(checkpoints)
+        label = model if count == 1 else f"{model} (median of {count}, range shaded)"
+        (line,) = ax.plot(xs, [s.median for s in spreads], marker="o", label=label)
+        if count > 1:
+            ax.fill_between(xs, [s.low for s in spreads], [s.high for s in spreads],
+                            color=line.get_color(), alpha=0.2, linewidth=0)  # fmt: skip
+    if train_max and key is not None:
+        what = "longest trained" if key == "length" else f"largest trained {key}"
+        ax.axvline(train_max, color="grey", linestyle=":", label=f"{what} ({train_max})")
+    if key is None:
+        ax.set_xticks(xs, [condition_label(condition) for condition in conditions])
+        ax.tick_params(axis="x", labelrotation=30 if len(conditions) > 4 else 0)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("bit errors per sequence")
-    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_yscale("symlog", linthresh=1.0)  # 0 .. hundreds of bit errors
     ax.set_ylim(bottom=0)
-    ax.set_title("length generalisation")
+    ax.set_title("length generalisation" if key == "length" else "generalisation")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
 
 
 def plot_curves(curves: list[tuple[str, Path]], path: Path) -> None:
@@ -162,46 +268,82 @@ def weights_figure(trace, name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    for flag, values in (("--lengths", args.lengths), ("--sequences", [args.sequences])):
-        if min(values) < 1:
-            print(f"error: {flag} must all be >= 1, got {values}", file=sys.stderr)
-            return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results, loaded = {}, {}
-    for name, path in args.model:
+    try:
+        conditions = conditions_of(args)
+        if args.sequences < 1:
+            raise ValueError(f"--sequences must all be >= 1, got [{args.sequences}]")
+        names = [name for name, _ in args.model]
+        if len(set(names)) < len(names):
+            raise ValueError(f"a model NAME given twice in --model: {names}")
+        paths = {name: checkpoint_paths(name, patterns) for name, patterns in args.model}
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.weights_model is not None and args.weights_model not in paths:
+        print(f"error: --weights-model {args.weights_model!r} is not one of {list(paths)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    loaded = {}
+    for name, files in paths.items():
         try:
-            loaded[name] = load_circuit(path)
+            loaded[name] = [load_circuit(path) for path in files]
         except CheckpointError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        circuit, config = loaded[name].circuit, loaded[name].config
-        results[name] = generalisation(
-            circuit, config, args.lengths, args.sequences, seed=args.seed
-        )
-        print(name, {n: round(m.bit_errors, 4) for n, m in results[name].items()}, flush=True)
-    table = markdown_table(results, args.lengths)
-    first = next(iter(loaded.values())).config
-    train_max = first.env_kwargs.get("max_length")
-    header = (
-        f"Bit errors per sequence (% perfect sequences) on {first.env_id} "
-        f"{first.env_kwargs}, {args.sequences} sequences per length, seed {args.seed}.\n\n"
+        for model in loaded[name]:
+            try:  # before any evaluation: a condition the task refuses
+                check_conditions(model.config.env_id, model.config.env_kwargs, conditions)
+            except ValueError as error:
+                print(f"error: --model {name} ({model.path}, {model.config.env_id}): {error}",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, models in loaded.items():
+        results[name] = []
+        for model in models:
+            figures = condition_figures(
+                model.circuit, model.config, conditions, args.sequences, seed=args.seed
+            )
+            results[name].append(figures)
+            shown = {condition_label(c): round(figures[condition_name(c)].bit_errors, 4)
+                     for c in conditions}  # fmt: skip
+            print(name if len(models) == 1 else f"{name} {model.path}", shown, flush=True)
+    table = conditions_table(results, conditions)
+    first = next(iter(loaded.values()))[0].config
+    _, _, key = x_axis(conditions)
+    train_max = first.env_kwargs.get(f"max_{key}") if key else None
+    several = any(len(models) > 1 for models in loaded.values())
+    per = "length" if key == "length" else "condition"
+    what = (
+        "Bit errors per sequence, median (min-max) over each model's checkpoints"
+        if several
+        else "Bit errors per sequence (% perfect sequences)"
     )
-    (out / "generalisation.md").write_text(header + table + "\n")
-    plot_generalisation(results, args.lengths, train_max, out / "generalisation.png")
+    header = (
+        f"{what} on {first.env_id} {first.env_kwargs}, {args.sequences} sequences per {per}, "
+        f"seed {args.seed}.\n\n"
+    )
+    command = "python scripts/evaluate.py " + shlex.join(argv)
+    (out / "generalisation.md").write_text(f"{header}{table}\n\nMade by `{command}`.\n")
+    plot_generalisation(results, conditions, train_max, out / "generalisation.png")
     print(table)
+    print(f"\n(`{command}`)")
     written = [out / "generalisation.md", out / "generalisation.png"]
     if args.curve:
         written.append(out / "training_curves.png")
         plot_curves(args.curve, written[-1])
     weights_model = args.weights_model or next(iter(loaded))
-    if weights_model not in loaded:
-        print(f"error: --weights-model {weights_model!r} is not one of {list(loaded)}",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    model = loaded[weights_model]
-    trace = trace_episode(model.circuit, model.config, length=args.weights_length, seed=args.seed)
+    model = loaded[weights_model][0]
+    length = args.weights_length
+    try:  # a task without lengths (AssociativeRecall, PrioritySort): an episode as sampled
+        check_conditions(model.config.env_id, model.config.env_kwargs, [{"length": length}])
+    except ValueError:
+        length = None
+    trace = trace_episode(model.circuit, model.config, length=length, seed=args.seed)
     written.append(out / f"weights_{weights_model.lower()}.png")
     plot_weights(trace, weights_model, written[-1])
     print("wrote " + ", ".join(str(path) for path in written))

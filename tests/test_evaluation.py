@@ -1,6 +1,6 @@
 """What scripts/test.py shows of one episode: the step-by-step trace and its heatmaps, on a
 hand-made RepeatCopy-like episode (no circuit needed); the DynamicNGrams cost against the
-optimum."""
+optimum; the figures over several checkpoints of a model (scripts/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,23 @@ import numpy as np
 import pytest
 import torch
 
-from memagents.agent import batch_sampler, batch_seed, evaluate, make_envs
+from memagents.agent import BatchMetrics, batch_sampler, batch_seed, evaluate, make_envs
 from memagents.circuits import build_circuit
 from memagents.config import PRESETS, TrainConfig
 from memagents.evaluation import (
     FOCUS_MIN_WEIGHT,
     EpisodeTrace,
+    Spread,
+    condition_name,
+    conditions_table,
     describe_episode,
     dynamic_ngrams_task,
     focus,
     input_cells,
+    markdown_table,
     ngrams_cost,
     plot_episode,
+    spread,
 )
 from memagents.plotting import Plotter
 from memtasks.sampling import dynamic_ngrams_optimal_cost, dynamic_ngrams_optimal_predictions
@@ -257,3 +262,75 @@ def test_the_ngrams_cost_needs_a_dynamic_ngrams_env():
     assert dynamic_ngrams_task(ngrams_config().env_id, ngrams_config().env_kwargs).order == 3
     with pytest.raises(ValueError, match="needs a DynamicNGrams env, got memtasks/Copy"):
         ngrams_cost(OptimalPredictor(order=3), config, sequences=2)
+
+
+# -- several checkpoints per model: median (min-max) --------------------------------------------
+
+
+def figures(*bit_errors: float) -> dict[str, BatchMetrics]:
+    """One checkpoint's figures at the conditions items=2, items=6, items=20."""
+    names = ["items2", "items6", "items20"]
+    return {
+        name: BatchMetrics(1.0, errors, 1.0 if errors == 0 else 0.5, 10)
+        for name, errors in zip(names, bit_errors, strict=True)
+    }
+
+
+ITEMS = [{"items": 2}, {"items": 6}, {"items": 20}]
+
+
+def test_the_spread_over_checkpoints_is_median_min_max():
+    assert spread([3.0, 0.0, 400.0]) == Spread(3.0, 0.0, 400.0, 3)
+    assert spread([1.0, 2.0, 10.0, 0.5]) == Spread(1.5, 0.5, 10.0, 4)  # even: mean of the middle
+    assert spread([7.0]) == Spread(7.0, 7.0, 7.0, 1)
+    with pytest.raises(ValueError, match="spread of no values"):
+        spread([])
+
+
+def test_the_table_gives_median_and_range_over_checkpoints_and_their_number():
+    results = {
+        "NTM": [figures(0.0, 1.0, 300.0), figures(0.2, 5.0, 100.0), figures(0.1, 3.0, 500.0)],
+        "LSTM": [figures(2.0, 40.0, 250.0)],
+    }
+    lines = conditions_table(results, ITEMS).splitlines()
+    assert lines[0] == "| model | checkpoints | items=2 | items=6 | items=20 |"
+    assert lines[1] == "| --- | --- | --- | --- | --- |"
+    assert lines[2] == (
+        "| NTM | 3 | 0.100 (0.000-0.200) | 3.000 (1.000-5.000) | 300.000 (100.000-500.000) |"
+    )
+    assert lines[3] == "| LSTM | 1 | 2.000 | 40.000 | 250.000 |"
+
+
+def test_with_one_checkpoint_per_model_the_table_is_as_before():
+    by_length = {n: BatchMetrics(1.0, e, p, 10) for n, e, p in ((10, 0.0, 1.0), (80, 2.5, 0.4))}
+    lengths = [{"length": 10}, {"length": 80}]
+    by_name = {condition_name(c): by_length[c["length"]] for c in lengths}
+    assert conditions_table({"NTM": [by_name]}, lengths) == markdown_table(
+        {"NTM": by_length}, [10, 80]
+    )
+
+
+def test_the_plot_draws_each_models_median_and_its_range_as_a_band():
+    evaluate = load_script("evaluate")
+    results = {
+        "NTM": [figures(0.0, 1.0, 300.0), figures(0.2, 5.0, 100.0), figures(0.1, 3.0, 500.0)],
+        "LSTM": [figures(2.0, 40.0, 250.0)],
+    }
+    figure = evaluate.generalisation_figure(results, ITEMS, train_max=6)
+    (axes,) = figure.axes
+    lines = {line.get_label(): line for line in axes.get_lines()}
+    ntm, lstm = lines["NTM (median of 3, range shaded)"], lines["LSTM"]
+    assert list(ntm.get_xdata()) == [2, 6, 20] and list(ntm.get_ydata()) == [0.1, 3.0, 300.0]
+    assert list(lstm.get_ydata()) == [2.0, 40.0, 250.0]
+    assert "largest trained items (6)" in lines
+    (band,) = axes.collections  # only the model with several checkpoints has one
+    corners = band.get_paths()[0].vertices
+    assert {(x, y) for x, y in corners} >= {(2, 0.0), (2, 0.2), (20, 100.0), (20, 500.0)}
+    assert axes.get_yscale() == "symlog" and axes.get_xlabel() == "items"
+
+    mixed = [{"length": 2}, {"length": 2, "repeats": 3}]  # two options: one place each
+    one = {"L2": BatchMetrics(1.0, 0.0, 1.0, 1), "L2_R3": BatchMetrics(1.0, 4.0, 0.0, 1)}
+    figure = evaluate.generalisation_figure({"DNC": [one]}, mixed, train_max=None)
+    (axes,) = figure.axes
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["L=2", "L=2 R=3"]
+    assert not axes.collections

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -216,6 +217,36 @@ def tiny_run(tmp_path, name: str, *extra: str) -> Path:
     return tmp_path / name
 
 
+def test_evaluate_over_several_checkpoints_gives_median_range_and_a_band(tmp_path, capsys):
+    """Two tiny runs (seeds 1, 2) as one model (a glob), and one of them as another (a run
+    folder), under a length and a length+repeats condition."""
+    for seed in (1, 2):
+        tiny_run(tmp_path / "runs", f"seed{seed}", "--seed", str(seed))
+    capsys.readouterr()
+    out = tmp_path / "out"
+    argv = [
+        "--model", f"DNC={tmp_path}/runs/seed*/checkpoints/last.pt",
+        "--model", f"one={tmp_path / 'runs' / 'seed1'}", "--conditions", "2",
+        "length=2,repeats=3", "--sequences", "8", "--weights-length", "2", "--out", str(out),
+    ]  # fmt: skip
+    assert load_script("evaluate").main(argv) == 0
+    text = (out / "generalisation.md").read_text()
+    assert text.startswith("Bit errors per sequence, median (min-max) over each model's checkp")
+    lines = text.splitlines()
+    assert "| model | checkpoints | L=2 | L=2 R=3 |" in lines
+    (dnc,) = [line for line in lines if line.startswith("| DNC |")]
+    cells = [cell.strip() for cell in dnc.split("|")[2:-1]]
+    assert cells[0] == "2" and all(" (" in cell and "-" in cell for cell in cells[1:])
+    (one,) = [line for line in lines if line.startswith("| one |")]
+    assert one.split("|")[2].strip() == "1" and "(" not in one
+    assert lines[-1] == "Made by `python scripts/evaluate.py " + shlex.join(argv) + "`."
+    assert (out / "generalisation.png").stat().st_size > 1000
+    assert (out / "weights_dnc.png").stat().st_size > 1000
+    assert "DNC " + str(tmp_path / "runs" / "seed2" / "checkpoints" / "last.pt") in (
+        capsys.readouterr().out
+    )
+
+
 BAD_TRAIN_INPUT = [
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--agent", "ntm", "--preset", "dnc-repeat-copy"], "trains agent 'dnc', not 'ntm'"),
@@ -366,6 +397,13 @@ def test_bench_tasks_prints_each_data_path():
     ("script", "argv", "message"),
     [
         ("evaluate", ["--model", "A=checkpoints/ntm-copy.pt", "--lengths", "0"], "--lengths must"),
+        ("evaluate", ["--model", "A=checkpoints/ntm-copy.pt", "--conditions", "items=20"],
+         "condition items=20: unknown reset option 'items'"),
+        ("evaluate", ["--model", "A=checkpoints/nope*.pt"], "nope*.pt' matches no file"),
+        ("evaluate", ["--model", "A=checkpoints/ntm-copy.pt", "--lengths", "2", "--conditions",
+                      "3"], "give --lengths or --conditions, not both"),
+        ("evaluate", ["--model", "A=checkpoints/ntm-copy.pt", "--conditions", "items=x"],
+         "condition 'items=x': items must be an integer"),
         ("test", ["--checkpoint", "checkpoints/ntm-copy.pt", "--repeats", "2", "--lengths", "2"],
          "unknown reset option 'repeats'"),
         ("test", ["--checkpoint", "checkpoints/dnc-repeat-copy.pt", "--repeats", "0",
