@@ -68,7 +68,8 @@ class PrioritySortEnv(BitSequenceEnv):
     The agent sees `num_inputs` random `bits`-bit vectors, each with a scalar priority drawn
     uniformly from [-1, 1] on its own channel, then a delimiter. It must then output the
     `num_outputs` vectors of highest priority, highest first, one per step, with zero input (ties,
-    which float32 makes possible but rare, keep the input order). The data come from
+    which float32 makes possible but rare, keep the input order; the paper's text, section 4.5,
+    gives neither the output order nor an end-of-input delimiter). The data come from
     `memtasks.sampling.sample_priority_sort`. Timeline for bits=2, num_inputs=3, num_outputs=2
     with priorities 0.1, 0.7, -0.5 (T = num_inputs + 1 + num_outputs = 6 steps; `+`/`-` a
     positive/negative priority)::

@@ -91,8 +91,10 @@ class RepeatCopyEnv(BitSequenceEnv):
     The agent sees a start flag, a sequence of random `bits`-bit words, then the number of
     repeats on its own channel; it must then output the sequence that many times and finally
     raise the end marker. The data come from `memtasks.sampling.sample_repeat_copy` (deepmind/dnc
-    layout). Timeline for bits=2, length=2, repeats=2 (T = length * (repeats + 1) + 3 = 9 steps;
-    `n` is the normalised repeat count)::
+    layout: the NTM paper, section 4.2, describes no start flag, and normalises the count to mean
+    0 and variance 1, i.e. normalisation="standard", not the default "linear"). Timeline for
+    bits=2, length=2, repeats=2 (T = length * (repeats + 1) + 3 = 9 steps; `n` is the normalised
+    repeat count)::
 
         time             0 1 2 3 4 5 6 7 8
         observation bit0 . 1 0 . . . . . .
