@@ -23,7 +23,9 @@ Writes into --out:
                          median; several checkpoints: their range as a shaded band)
     training_curves.png  loss against sequences seen (--curve NAME=RUN_DIR)
     weights_<name>.png   write and read weights over one episode (--weights-model, --weights-length;
-                         the model's first checkpoint)
+                         the model's first checkpoint); several heads of a kind (an 8 + 8-head
+                         priority-sort NTM): each slot's largest weight over them, or with
+                         --weights-heads each one panel per head
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--weights-model", help="NAME of the model whose head weights are drawn")
     parser.add_argument("--weights-length", type=int, default=20)
+    parser.add_argument(
+        "--weights-heads", choices=HEADS_SHOWN, default="max", help="several heads of a kind: "
+        "max, each slot's largest weight over them; each, one panel per head",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -218,52 +224,92 @@ def slots_visited(weights: list[np.ndarray], margin: int = 2) -> tuple[int, int]
     return max(int(visited[0]) - margin, 0), min(int(visited[-1]) + margin, size - 1)
 
 
-def plot_weights(trace, name: str, path: Path) -> None:
-    """Write ``weights_figure(trace, name)`` to `path`."""
-    fig = weights_figure(trace, name)
+def plot_weights(trace, name: str, path: Path, heads: str = "max") -> None:
+    """Write ``weights_figure(trace, name, heads)`` to `path`."""
+    fig = weights_figure(trace, name, heads)
     fig.savefig(path)
     plt.close(fig)
 
 
-def weights_figure(trace, name: str):
-    """One episode: input, output probability (grey where not scored), and the first write and
-    read heads' weights over time, all on one viridis scale 0..1. The weight panels show the same
-    slots (those either head visits, see ``slots_visited``), ticked with the real slot numbers,
-    so a slot sits at the same height in both."""
+HEADS_SHOWN = ("max", "each")
+"""How the head-weights figure shows several heads of a kind: ``max``, one panel per kind with
+each slot's largest weight over the heads (where any head looks: one head's weights when there
+is one); ``each``, one panel per head, a row per kind."""
+
+
+def head_panels(trace, heads: str = "max") -> list[list[tuple[str, np.ndarray]]]:
+    """The weight panels of ``weights_figure``, in rows: (title, (N, T) weights over time).
+
+    ``max``: one row, a panel per kind (write, read); ``each``: a row per kind, a panel per head.
+    """
+    if heads not in HEADS_SHOWN:
+        raise ValueError(f"heads must be one of {HEADS_SHOWN}, got {heads!r}")
+    rows: list[list[tuple[str, np.ndarray]]] = []
+    for kind, weights in (("write", trace.write_weights), ("read", trace.read_weights)):
+        if weights is None:  # (T, heads, N) otherwise
+            continue
+        count = weights.shape[1]
+        if count == 1:
+            panels = [(f"{kind} weights", weights[:, 0].T)]
+        elif heads == "each":
+            panels = [(f"{kind} head {head}", weights[:, head].T) for head in range(count)]
+        else:
+            panels = [(f"{kind} weights (max over {count} heads)", weights.max(axis=1).T)]
+        rows.append(panels)
+    if heads == "max" or all(len(row) == 1 for row in rows):
+        return [[panel for row in rows for panel in row]] if rows else []
+    return rows
+
+
+def weights_figure(trace, name: str, heads: str = "max"):
+    """One episode: input, output probability (grey where not scored), and the heads' weights
+    over time, all on one viridis scale 0..1. With several heads of a kind, ``heads`` says how
+    they are drawn (``HEADS_SHOWN``): the largest weight over them per slot, or each head in a
+    row of its kind. The weight panels show the same slots (those any head visits, see
+    ``slots_visited``), ticked with the real slot numbers, so a slot sits at the same height in
+    all of them."""
     steps = len(trace.inputs)
     output = np.where(trace.mask[:, None] > 0, trace.outputs, np.nan)  # (T, O)
-    panels = [("input", trace.inputs.T, "channel"), ("output", output.T, "channel")]
-    heads = [
-        (title, weights[:, 0].T)  # (N, T)
-        for title, weights in (
-            ("write weights", trace.write_weights),
-            ("read weights", trace.read_weights),
-        )
-        if weights is not None
+    weight_rows = head_panels(trace, heads)
+    weights = [w for row in weight_rows for _, w in row]
+    low, high = slots_visited(weights) if weights else (0, 0)
+    data = [("input", trace.inputs.T, "channel"), ("output", output.T, "channel")]
+    cropped = [
+        [(title, w[low : high + 1], "memory slot") for title, w in row] for row in weight_rows
     ]
-    low, high = slots_visited([w for _, w in heads]) if heads else (0, 0)
-    panels += [(title, w[low : high + 1], "memory slot") for title, w in heads]
+    rows = [data + (cropped[0] if cropped else [])] if len(cropped) <= 1 else [data, *cropped]
+    columns = max(len(row) for row in rows)
+    width = 3.2 if len(rows) == 1 else 2.6
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(width * columns + 0.8, 3.4 * len(rows)), dpi=100,
+        squeeze=False, layout="constrained" if len(rows) > 1 else None,
+    )  # fmt: skip
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad=(0.8, 0.8, 0.8))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) + 0.8, 3.4), dpi=100)
-    for ax, (title, rows, ylabel) in zip(axes, panels, strict=True):
-        first = low if ylabel == "memory slot" else 0
-        image = ax.imshow(
-            rows,
-            aspect="auto",
-            cmap=cmap,
-            vmin=0.0,
-            vmax=1.0,
-            origin="lower",
-            interpolation="nearest",
-            extent=(-0.5, steps - 0.5, first - 0.5, first + rows.shape[0] - 0.5),
-        )
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title + (" (grey: not scored)" if title == "output" else ""))
-        ax.set_xlabel("time")
-        ax.set_ylabel(ylabel)
+    for row_axes, panels in zip(axes, rows, strict=True):
+        for ax in row_axes[len(panels) :]:
+            ax.set_axis_off()
+        for ax, (title, values, ylabel) in zip(row_axes, panels, strict=False):
+            first = low if ylabel == "memory slot" else 0
+            image = ax.imshow(
+                values,
+                aspect="auto",
+                cmap=cmap,
+                vmin=0.0,
+                vmax=1.0,
+                origin="lower",
+                interpolation="nearest",
+                extent=(-0.5, steps - 0.5, first - 0.5, first + values.shape[0] - 0.5),
+            )
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(title + (" (grey: not scored)" if title == "output" else ""))
+            ax.set_xlabel("time")
+            ax.set_ylabel(ylabel)
     fig.suptitle(f"{name}: one episode of {steps} steps")
-    fig.tight_layout()
-    fig.colorbar(image, ax=axes, fraction=0.02, pad=0.01, label="weight / probability")
+    if len(rows) == 1:
+        fig.tight_layout()
+    used = [ax for ax in axes.ravel() if ax.axison]
+    fig.colorbar(image, ax=used, fraction=0.02, pad=0.01, label="weight / probability")
     return fig
 
 
@@ -345,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         length = None
     trace = trace_episode(model.circuit, model.config, length=length, seed=args.seed)
     written.append(out / f"weights_{weights_model.lower()}.png")
-    plot_weights(trace, weights_model, written[-1])
+    plot_weights(trace, weights_model, written[-1], args.weights_heads)
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
 

@@ -27,10 +27,12 @@ from memagents.evaluation import (
     dynamic_ngrams_task,
     focus,
     input_cells,
+    load_circuit,
     markdown_table,
     ngrams_cost,
     plot_episode,
     spread,
+    trace_episode,
 )
 from memagents.plotting import Plotter
 from memtasks.sampling import dynamic_ngrams_optimal_cost, dynamic_ngrams_optimal_predictions
@@ -334,3 +336,52 @@ def test_the_plot_draws_each_models_median_and_its_range_as_a_band():
     (axes,) = figure.axes
     assert [t.get_text() for t in axes.get_xticklabels()] == ["L=2", "L=2 R=3"]
     assert not axes.collections
+
+
+def test_the_weights_of_a_two_plus_two_head_ntm_on_priority_sort(tmp_path):
+    """A tiny 2 + 2-head NTM trained a few steps: the figure shows each slot's largest weight
+    over the heads of a kind, or (--weights-heads each) every head in the row of its kind."""
+    code = load_script("train").main([
+        "--preset", "ntm-priority-sort", "--env-kwarg", "bits=3", "--env-kwarg", "num_inputs=4",
+        "--env-kwarg", "num_outputs=3", "--circuit-kwarg", "memory_size=12", "--circuit-kwarg",
+        "word_size=4", "--circuit-kwarg", "controller_size=8", "--circuit-kwarg", "num_reads=2",
+        "--circuit-kwarg", "num_writes=2", "--batch-size", "2",
+        "--eval-sequences", "4", "--solved-sequences", "4", "--max-steps", "5", "--eval-every",
+        "5", "--run-name", "heads", "--runs-dir", str(tmp_path), "--no-visdom", "--no-progress",
+        "--num-threads", "1",
+    ])  # fmt: skip
+    assert code == 0
+    checkpoint = tmp_path / "heads" / "checkpoints" / "last.pt"
+    evaluate = load_script("evaluate")
+    model = load_circuit(checkpoint)
+    sizes = model.config.circuit_kwargs
+    assert (sizes["num_reads"], sizes["num_writes"]) == (2, 2)
+    trace = trace_episode(model.circuit, model.config, seed=3)
+    assert trace.write_weights.shape[1:] == trace.read_weights.shape[1:] == (2, 12)
+
+    figure = evaluate.weights_figure(trace, "NTM")
+    panels = {axes.get_title(): axes for axes in figure.axes if axes.get_title()}
+    for kind, weights in (("write", trace.write_weights), ("read", trace.read_weights)):
+        (image,) = panels[f"{kind} weights (max over 2 heads)"].get_images()
+        low = round(panels[f"{kind} weights (max over 2 heads)"].get_ylim()[0] + 0.5)
+        rows = image.get_array().shape[0]
+        np.testing.assert_array_equal(image.get_array(), weights.max(axis=1).T[low : low + rows])
+
+    figure = evaluate.weights_figure(trace, "NTM", heads="each")
+    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    assert titles == ["input", "output (grey: not scored)"] + [
+        f"{kind} head {head}" for kind in ("write", "read") for head in range(2)
+    ]
+    panels = {axes.get_title(): axes for axes in figure.axes if axes.get_title()}
+    (image,) = panels["read head 1"].get_images()
+    low = round(panels["read head 1"].get_ylim()[0] + 0.5)
+    rows = image.get_array().shape[0]
+    np.testing.assert_array_equal(image.get_array(), trace.read_weights[:, 1].T[low : low + rows])
+    assert len({panels[f"write head {h}"].get_ylim() for h in range(2)}) == 1  # the same slots
+
+    out = tmp_path / "out"
+    argv = ["--model", f"NTM={checkpoint}", "--conditions", "num_inputs=4,num_outputs=3",
+            "--sequences", "4", "--weights-heads", "each", "--out", str(out)]  # fmt: skip
+    assert evaluate.main(argv) == 0
+    assert (out / "weights_ntm.png").stat().st_size > 1000
+    assert "| NTM | " in (out / "generalisation.md").read_text()
