@@ -14,13 +14,15 @@ from the traced weightings and memory (head 0 of each kind):
 - unwritten rows left when the delimiter comes;
 - overwritten: the mean relative change of the sequence's rows during recall (0: the write head
   leaves them alone).
-A markdown table goes to stdout (and --out), with the command that made it.
+A markdown table goes to stdout (and --out), with the command that made it; a sweep trial's
+checkpoint is named by its settings (its params.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -84,6 +86,16 @@ COLUMNS = [
 ]
 
 
+def label(path: Path) -> str:
+    """A sweep trial's checkpoint by its settings (the trial's params.json), others by path."""
+    for folder in list(path.parents)[:4]:
+        params = folder / "params.json"
+        if params.is_file():
+            settings = json.loads(params.read_text())
+            return ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
+    return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             means = {key: float(np.mean([r[key] for r in rows])) for key, _, _ in COLUMNS}
             cells = [fmt.format(means[key]) for key, _, fmt in COLUMNS]
-            lines.append(f"| {path} | {length} | " + " | ".join(cells) + " |")
+            lines.append(f"| {label(path)} | {length} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     command = shlex.join(["python", "scripts/head_traces.py", *(argv or sys.argv[1:])])
     table = "\n".join(lines) + f"\n\nMeans over {args.episodes} episodes. Made by `{command}`.\n"

@@ -76,3 +76,12 @@ def test_the_cli_traces_a_checkpoint_and_refuses_other_circuits(tmp_path, capsys
     assert "Made by `python scripts/head_traces.py --checkpoint" in table
     assert script.main(["--checkpoint", str(tmp_path / "lstm.pt")]) == 2
     assert "needs an NTM" in capsys.readouterr().err
+
+
+def test_a_sweep_trials_checkpoint_is_named_by_its_settings(tmp_path):
+    trial = tmp_path / "train_trial_0"
+    (trial / "run" / "checkpoints").mkdir(parents=True)
+    (trial / "params.json").write_text('{"seed": 2, "preset": "ntm-copy"}')
+    script = load_script()
+    assert script.label(trial / "run/checkpoints/last.pt") == "preset=ntm-copy, seed=2"
+    assert script.label(tmp_path / "x.pt") == str(tmp_path / "x.pt")
