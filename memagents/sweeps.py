@@ -367,5 +367,13 @@ def render(results_json: str | Path) -> list[Path]:
 if __name__ == "__main__":
     import sys
 
-    for written in render(sys.argv[1]):
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        print("usage: python -m memagents.sweeps SWEEP_FOLDER/results.json", file=sys.stderr)
+        sys.exit(2)
+    try:
+        written_files = render(sys.argv[1])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        print(f"error: cannot re-render {sys.argv[1]}: {error!r}", file=sys.stderr)
+        sys.exit(2)
+    for written in written_files:
         print(f"wrote {written}")

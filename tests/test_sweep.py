@@ -414,3 +414,11 @@ def test_a_recorded_sweep_renders_again_with_lengths_in_order(tmp_path):
     render(tmp_path / "results.json")
     assert (tmp_path / "summary.md").read_text() == before
     assert "Made by `python scripts/sweep.py x`" in before
+
+
+def test_rerendering_bad_input_is_one_line_and_exit_2(tmp_path):
+    for args in ([], ["--help"], [str(tmp_path / "missing.json")]):
+        result = subprocess.run([sys.executable, "-m", "memagents.sweeps", *args],
+                                capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
