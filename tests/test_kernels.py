@@ -8,6 +8,9 @@ when no compiler can build it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import warnings
 
 import pytest
@@ -298,3 +301,148 @@ def test_dnc_kernel_runs_by_default_and_only_where_it_applies(monkeypatch):
     circuit.access.stop_usage_gradient = False  # the kernel implements only the stopped gradient
     circuit.unroll(torch.rand(2, 4, 6))
     assert len(calls) == 4
+
+
+# -- threads over the batch ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """torch's intra-op thread count (and so the kernels') set to `threads` inside."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def outputs_and_grads(step, tensors, threads, grad_inputs=None):
+    """The step's outputs and the gradients of `grad_inputs` (default: all of `tensors`) for
+    fixed random output gradients (no reduction across the batch outside the kernels)."""
+    with torch_threads(threads):
+        outputs = step(*tensors)
+        generator = torch.Generator().manual_seed(2)
+        projections = [torch.randn(o.shape, dtype=o.dtype, generator=generator) for o in outputs]
+        grads = torch.autograd.grad(outputs, grad_inputs or tensors, projections)
+    return [o.detach() for o in outputs], list(grads)
+
+
+def assert_same_bits(first, second):
+    for index, (a, b) in enumerate(zip(first, second, strict=True)):
+        assert torch.equal(a, b), f"tensor {index} differs"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("B", [64, 67])  # the threshold; a batch the threads split unevenly
+def test_ntm_kernel_same_bits_on_1_and_2_threads(B, dtype):
+    assert B >= build.THREADED_MIN_BATCH and build.threads_for(B) >= 1
+    access, tensors = ntm_case(B, 10, 4, 2, 2, 1, dtype=dtype)
+
+    def step(*t):
+        return ntm_access(*t, access.shift_range)
+
+    one = outputs_and_grads(step, tensors, 1)
+    two = outputs_and_grads(step, tensors, 2)
+    assert_same_bits(one[0], two[0])
+    assert_same_bits(one[1], two[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("B", [64, 67])
+def test_dnc_kernel_same_bits_on_1_and_2_threads(B, dtype):
+    _, tensors = dnc_case(B, 6, 4, 2, dtype=dtype)
+    inputs = [t for i, t in enumerate(tensors) if i != 3]  # no gradient to the previous write
+    one = outputs_and_grads(dnc_access, tensors, 1, inputs)
+    two = outputs_and_grads(dnc_access, tensors, 2, inputs)
+    assert_same_bits(one[0], two[0])
+    assert_same_bits(one[1], two[1])
+
+
+def test_kernels_thread_from_the_threshold_on_with_torchs_count():
+    with torch_threads(2):
+        assert build.threads_for(build.THREADED_MIN_BATCH) == 2
+        assert build.threads_for(build.THREADED_MIN_BATCH - 1) == 1
+    with torch_threads(1):
+        assert build.threads_for(10 * build.THREADED_MIN_BATCH) == 1
+
+
+def test_the_kernels_are_built_with_openmp_where_the_compiler_has_it(tmp_path):
+    probe = tmp_path / "probe.c"
+    probe.write_text("#include <omp.h>\nint main(void) { return omp_get_max_threads() < 1; }\n")
+    command = [build.find_compiler(), "-fopenmp", "-o", str(tmp_path / "probe"), str(probe)]
+    if subprocess.run(command, capture_output=True).returncode != 0:
+        pytest.skip("the C compiler has no OpenMP")
+    assert build.openmp()
+
+
+def test_the_kernels_and_torch_share_one_openmp_runtime():
+    """torch's wheel ships its own libgomp.so.1; the kernels' must resolve to the same copy."""
+    build.load_library()
+    if not os.path.exists("/proc/self/maps"):
+        pytest.skip("needs /proc (Linux)")
+    with open("/proc/self/maps") as maps:
+        runtimes = {line.split()[-1] for line in maps if "libgomp" in line or "libiomp" in line}
+    assert len(runtimes) <= 1, runtimes
+
+
+def serial_build_runs_the_kernels(B=64):
+    """With the library just loaded: not OpenMP, and the NTM and DNC steps at batch B on 2
+    threads as on 1 and as the torch ops."""
+    assert build.load_library() is not None and not build.openmp()
+    access, tensors = ntm_case(B, 6, 3, 1, 1, 1)
+    for threads in (1, 2):
+        with torch_threads(threads):
+            fused = ntm_access(*[t.detach() for t in tensors], access.shift_range)
+        reference = torch_ops.ntm_access(*[t.detach() for t in tensors], access.shift_range)
+        for a, b in zip(fused, reference, strict=True):
+            torch.testing.assert_close(a, b)
+    _, tensors = dnc_case(B, 5, 3, 1)
+    tensors = [t.detach() for t in tensors]
+    with torch_threads(2):
+        fused = dnc_access(*tensors)
+    for a, b in zip(fused, torch_ops.dnc_access(*tensors), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_openmp_can_be_turned_off_for_the_build(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEMAGENTS_KERNEL_OPENMP", "0")
+    monkeypatch.setenv("MEMAGENTS_KERNEL_CACHE", str(tmp_path))
+    clear_library()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # asked for: no warning
+            serial_build_runs_the_kernels()
+    finally:
+        clear_library()
+
+
+def test_a_compiler_without_openmp_builds_the_serial_library(monkeypatch, tmp_path):
+    real = build.find_compiler()
+    fake = tmp_path / "cc"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for arg in "$@"; do [ "$arg" = -fopenmp ] && { echo "no OpenMP here" >&2; exit 1; }; '
+        "done\n"
+        f'exec {real} "$@"\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    monkeypatch.setenv("MEMAGENTS_KERNEL_CACHE", str(tmp_path / "cache"))
+    clear_library()
+    try:
+        with pytest.warns(RuntimeWarning, match="(?s)without OpenMP.*no OpenMP here"):
+            assert build.load_library() is not None
+        serial_build_runs_the_kernels()
+        clear_library()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # cached: the warning came with the build only
+            assert build.load_library() is not None and not build.openmp()
+    finally:
+        clear_library()
+
+
+def clear_library():
+    """Forget the loaded library and the functions taken from it (the next call reloads)."""
+    build.load_library.cache_clear()
+    build.kernel.cache_clear()

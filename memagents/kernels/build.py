@@ -4,6 +4,23 @@ The library is built once per source version and cached (``$MEMAGENTS_KERNEL_CAC
 ``$XDG_CACHE_HOME/memagents`` or ``~/.cache/memagents``); a build takes about two seconds. Without a
 compiler, or with ``MEMAGENTS_KERNELS=0``, `load_library` returns None and the circuits run their
 torch-ops path (same maths), after one warning that says why.
+
+Threads: the library is built with OpenMP (``-fopenmp``) where the compiler can; then each call
+runs its batch loop on `threads_for(B)` threads: torch's count (``torch.get_num_threads()``, so
+``scripts/train.py --num-threads``), but 1 below `THREADED_MIN_BATCH` sequences. Each sequence
+is computed wholly by one thread and nothing is summed across the batch, so the results are the
+same bits for every thread count. A compiler without OpenMP builds the serial library (one
+warning, at the build, with its error), never no library; ``MEMAGENTS_KERNEL_OPENMP=0`` asks
+for the serial build. Each flavour has its own cache entry; the serial fallback is cached under
+the OpenMP flavour's name (delete the cache to retry after installing OpenMP).
+
+OpenMP and torch share one runtime: torch's CPU wheels ship their own ``libgomp.so.1`` (in
+``torch/lib``) with the same soname as gcc's, so the dynamic loader resolves the library's
+``libgomp.so.1`` to whichever copy the process loaded first (torch's, since importing this
+module imports torch; gcc's if the library were loaded before torch, which torch then uses) and
+both use one thread pool. With 1 thread a call costs about half a microsecond more than in the
+serial build (the OpenMP call with its `if` clause false, kept so that every thread count runs
+the same machine code).
 """
 
 from __future__ import annotations
@@ -35,6 +52,17 @@ COMPILE_FLAGS = (
     "-fPIC",
     "-std=c99",
 )
+OPENMP_FLAGS = ("-fopenmp",)  # at compile and link; gcc and (with libomp) clang
+
+# Batches below this run on one thread whatever torch's count (a sequence's step is a few to a few
+# tens of microseconds). Provisional, to be set on a quiet machine from the contrast rows of
+# `scripts/bench_circuits.py --thread-scaling` (full training iterations on both sides of it).
+# So far measured only on a 2-core machine busy with two other processes: there a second thread
+# cost more than it saved at every batch size in median (each call waits for a free core), while
+# the calls of the kernels alone that found both cores free (5th percentile, forward + backward)
+# ran faster on 2 threads already at small batches: NTM 128 x 20 1.3x at 4 sequences, 1.5-1.8x
+# at 8-64; DNC 16 x 16 with 4 reads 1.1x at 4, 1.2-1.5x at 8-32.
+THREADED_MIN_BATCH = 64
 
 _HERE = Path(__file__).resolve().parent
 
@@ -52,6 +80,24 @@ def enabled() -> bool:
     return os.environ.get("MEMAGENTS_KERNELS", "1") != "0"
 
 
+def openmp_wanted() -> bool:
+    """False when MEMAGENTS_KERNEL_OPENMP=0 asks for the serial build (no -fopenmp)."""
+    return os.environ.get("MEMAGENTS_KERNEL_OPENMP", "1") != "0"
+
+
+def threads_for(batch_size: int) -> int:
+    """The threads a kernel call over `batch_size` sequences is given: torch's intra-op count,
+    but 1 below THREADED_MIN_BATCH (a library built without OpenMP runs on 1 whatever it is
+    given)."""
+    return torch.get_num_threads() if batch_size >= THREADED_MIN_BATCH else 1
+
+
+def openmp() -> bool:
+    """Whether the loaded kernels were built with OpenMP (False without kernels)."""
+    library = load_library()
+    return library is not None and library.memagents_openmp() > 0
+
+
 def cache_dir() -> Path:
     if "MEMAGENTS_KERNEL_CACHE" in os.environ:
         return Path(os.environ["MEMAGENTS_KERNEL_CACHE"])
@@ -66,16 +112,36 @@ def find_compiler() -> str | None:
     return None
 
 
-def _digest(compiler: str) -> str:
+def _digest(compiler: str, openmp: bool) -> str:
     digest = hashlib.sha256(_UNIT.encode())
     for source in SOURCES:
         digest.update((_HERE / source).read_bytes())
-    digest.update(" ".join((compiler, *COMPILE_FLAGS, "link: -shared -lm")).encode())
+    extra = OPENMP_FLAGS if openmp else ()
+    digest.update(" ".join((compiler, *COMPILE_FLAGS, *extra, "link: -shared -lm")).encode())
     return digest.hexdigest()[:16]
 
 
-def build(compiler: str, target: Path) -> None:
-    """Compile the kernels into the shared library `target` (written atomically)."""
+def build(compiler: str, target: Path, openmp: bool = True) -> bool:
+    """Compile the kernels into the shared library `target` (written atomically), with OpenMP
+    if `openmp` and the compiler can (else serial, after a warning); True if with OpenMP."""
+    if openmp:
+        try:
+            _compile(compiler, target, OPENMP_FLAGS)
+            return True
+        except RuntimeError as error:
+            reason = error
+    _compile(compiler, target, ())  # raises if the compiler cannot build the kernels at all
+    if openmp:
+        warnings.warn(
+            f"memagents: the fused C kernels were built without OpenMP ({reason}); they run on "
+            "one thread whatever torch's thread count.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return False
+
+
+def _compile(compiler: str, target: Path, extra: tuple[str, ...]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         unit = Path(scratch) / "kernels.c"
@@ -83,8 +149,8 @@ def build(compiler: str, target: Path) -> None:
         objects = Path(scratch) / "kernels.o"
         output = Path(scratch) / target.name
         for command in (
-            [compiler, *COMPILE_FLAGS, f"-I{_HERE}", "-c", "-o", str(objects), str(unit)],
-            [compiler, "-shared", "-o", str(output), str(objects), "-lm"],
+            [compiler, *COMPILE_FLAGS, *extra, f"-I{_HERE}", "-c", "-o", str(objects), str(unit)],
+            [compiler, "-shared", *extra, "-o", str(output), str(objects), "-lm"],
         ):
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
@@ -106,10 +172,11 @@ def load_library() -> ctypes.CDLL | None:
             stacklevel=2,
         )
         return None
-    target = cache_dir() / f"kernels-{_digest(compiler)}.so"
+    openmp = openmp_wanted()
+    target = cache_dir() / f"kernels-{_digest(compiler, openmp)}.so"
     try:
         if not target.exists():
-            build(compiler, target)
+            build(compiler, target, openmp)
         library = ctypes.CDLL(str(target))
     except (OSError, RuntimeError) as error:
         warnings.warn(
@@ -123,19 +190,22 @@ def load_library() -> ctypes.CDLL | None:
     return library
 
 
-# The C signatures: (name, integer arguments, pointer arguments, returns a status). The first
-# pointer of a step's forward and backward is its interface layout (`layout_pointer`).
+# The C signatures: (name, integer arguments, pointer arguments, returns a status). The last
+# integer of a step's forward and backward is its thread count (`threads_for`), the first
+# pointer its interface layout (`layout_pointer`).
 SIGNATURES = (
     ("ntm_access_saved_size", 5, 0, True),
-    ("ntm_access_forward", 6, 10, False),
-    ("ntm_access_backward", 6, 14, True),
+    ("ntm_access_forward", 7, 10, False),
+    ("ntm_access_backward", 7, 14, True),
     ("dnc_access_saved_size", 3, 0, True),
-    ("dnc_access_forward", 4, 16, False),
-    ("dnc_access_backward", 4, 25, True),
+    ("dnc_access_forward", 5, 16, False),
+    ("dnc_access_backward", 5, 25, True),
 )
 
 
 def _declare(library: ctypes.CDLL) -> None:
+    library.memagents_openmp.argtypes = []
+    library.memagents_openmp.restype = ctypes.c_int
     for name, integers, pointers_, returns in SIGNATURES:
         for suffix in ("f32", "f64"):
             function = getattr(library, f"{name}_{suffix}")

@@ -9,6 +9,45 @@
 
 #define EPSILON ((real)1e-6) /* memagents.addressing.EPSILON */
 
+#ifndef COMMON_ONCE /* type-independent, once per library */
+#define COMMON_ONCE
+#include <stdint.h>
+/* Threads over the batch. Built with OpenMP (build.py adds -fopenmp where the compiler has it),
+ * each entry's batch loop runs on `threads` threads, the caller's count (torch's, and 1 for
+ * small batches: memagents.kernels.build.threads_for), each sequence wholly on one thread: no
+ * sum runs across the batch, so the results are the same bits whatever the count. threads <= 1
+ * runs the same outlined loop on the calling thread alone (the `if` clause). Without OpenMP the
+ * pragma is empty and the loop serial. PARALLEL_OVER_BATCH reads the local `threads`. */
+#ifdef _OPENMP
+#include <omp.h>
+#define PARALLEL_OVER_BATCH \
+    _Pragma("omp parallel for schedule(static) num_threads(threads) if (threads > 1)")
+#define THREAD_INDEX omp_get_thread_num()
+int memagents_openmp(void) { return _OPENMP; }
+#else
+#define PARALLEL_OVER_BATCH
+#define THREAD_INDEX 0
+int memagents_openmp(void) { return 0; }
+#endif
+
+/* The threads to use for B sequences: `threads`, at most B, at least 1. */
+static int team_size(int threads, int B) {
+    if (threads > B) threads = B;
+    return threads > 1 ? threads : 1;
+}
+
+/* Scratch for `threads` threads, `each` bytes apiece, every thread's part 64-byte aligned (its
+ * own cache lines, and the same alignment on every thread, so vectorized loops split the same
+ * way). Returns the block to free (NULL: out of memory); *parts the first part, the part of
+ * thread t at *parts + t * scratch_stride(each). */
+static size_t scratch_stride(size_t each) { return (each + 63) / 64 * 64; }
+static void *scratch_alloc(int threads, size_t each, char **parts) {
+    char *block = malloc(scratch_stride(each) * (size_t)threads + 63);
+    if (block) *parts = (char *)(((uintptr_t)block + 63) / 64 * 64);
+    return block;
+}
+#endif
+
 #if defined(__GLIBC__) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(MEMAGENTS_SIMD_MATH)
 /* glibc's libmvec has vector exp and log; declaring them SIMD-callable lets gcc vectorize the

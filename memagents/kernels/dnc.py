@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from memagents.kernels.build import kernel, layout_pointer, pointers
+from memagents.kernels.build import kernel, layout_pointer, pointers, threads_for
 from memagents.kernels.checks import check_dims, check_tensors
 from memagents.kernels.layout import dnc_layout, plan
 
@@ -91,8 +91,9 @@ def forward(
         new(B, N, W), new(B, saved_size(N, W, R)),
     )  # fmt: skip
     kernel("dnc_access_forward", prev_memory.dtype)(
-        B, N, W, R, layout_pointer(tuple(offsets)), *pointers(*inputs), *pointers(*outputs)
-    )
+        B, N, W, R, threads_for(B), layout_pointer(tuple(offsets)),
+        *pointers(*inputs), *pointers(*outputs),
+    )  # fmt: skip
     return outputs
 
 
@@ -138,7 +139,7 @@ def backward(
         torch.empty_like(prev_precedence),
     )
     status = kernel("dnc_access_backward", prev_memory.dtype)(
-        B, N, W, R, layout_pointer(tuple(offsets)), *pointers(*tensors, *grads)
+        B, N, W, R, threads_for(B), layout_pointer(tuple(offsets)), *pointers(*tensors, *grads)
     )
     if status:
         raise MemoryError("dnc_access backward: out of memory")

@@ -77,13 +77,15 @@ int NAME(dnc_access_saved_size)(int N, int W, int R) {
     return NAME(dnc_dims)(N, W, R, NULL).saved_size;
 }
 
-void NAME(dnc_access_forward)(int B, int N, int W, int R, const int *layout, const real *iface,
-                              const real *memory, const real *prev_read, const real *prev_write,
-                              const real *prev_usage, const real *prev_link,
-                              const real *prev_precedence, real *reads, real *read_weights,
-                              real *write_weights, real *usage_out, real *link, real *precedence,
-                              real *new_memory, real *saved) {
+void NAME(dnc_access_forward)(int B, int N, int W, int R, int threads, const int *layout,
+                              const real *iface, const real *memory, const real *prev_read,
+                              const real *prev_write, const real *prev_usage,
+                              const real *prev_link, const real *prev_precedence, real *reads,
+                              real *read_weights, real *write_weights, real *usage_out,
+                              real *link, real *precedence, real *new_memory, real *saved) {
     const NAME(DNCDims) d = NAME(dnc_dims)(N, W, R, layout);
+    threads = team_size(threads, B);
+    PARALLEL_OVER_BATCH
     for (int b = 0; b < B; b++) {
         const real *x = iface + (size_t)b * d.P, *memory_prev = memory + (size_t)b * N * W;
         const real *prev_read_b = prev_read + (size_t)b * R * N,
@@ -382,11 +384,12 @@ static void NAME(update_usage_backward)(const real *usage_written, const real *r
     for (int r = 0; r < R; r++) g_free_gates[r] *= free_gates[r] * (1 - free_gates[r]);
 }
 
-int NAME(dnc_access_backward)(int B, int N, int W, int R, const int *layout, const real *iface,
-                              const real *memory, const real *prev_read, const real *prev_write,
-                              const real *prev_link, const real *prev_precedence,
-                              const real *read_weights, const real *write_weights,
-                              const real *link, const real *new_memory, real *saved,
+int NAME(dnc_access_backward)(int B, int N, int W, int R, int threads, const int *layout,
+                              const real *iface, const real *memory, const real *prev_read,
+                              const real *prev_write, const real *prev_link,
+                              const real *prev_precedence, const real *read_weights,
+                              const real *write_weights, const real *link,
+                              const real *new_memory, real *saved,
                               const real *grad_reads, const real *grad_read_weights,
                               const real *grad_write_weights, const real *grad_usage,
                               const real *grad_link, const real *grad_precedence,
@@ -394,17 +397,23 @@ int NAME(dnc_access_backward)(int B, int N, int W, int R, const int *layout, con
                               real *grad_prev_read, real *grad_prev_usage,
                               real *grad_prev_link, real *grad_prev_precedence) {
     const NAME(DNCDims) d = NAME(dnc_dims)(N, W, R, layout);
-    /* Per batch element, the gradients of the step's values at t, accumulated stage by stage:
-     * memory (N, W), read weights (R, N), link (N, N), write weights, usage (N each); and
-     * scratch: row norms, forward and backward weights, allocation, one more (N each). */
-    real *work = malloc(sizeof(real) * ((size_t)N * W + (size_t)R * N + (size_t)N * N + 8 * N));
+    threads = team_size(threads, B);
+    /* Per thread, for the batch element at hand: the gradients of the step's values at t,
+     * accumulated stage by stage: memory (N, W), read weights (R, N), link (N, N), write
+     * weights, usage (N each); and scratch: row norms, forward and backward weights,
+     * allocation, one more (N each). */
+    const size_t each = sizeof(real) * ((size_t)N * W + (size_t)R * N + (size_t)N * N + 8 * N);
+    char *parts;
+    void *work = scratch_alloc(threads, each, &parts);
     if (!work) return 1;
-    real *g_memory = work, *g_read_weights = g_memory + N * W, *g_link = g_read_weights + R * N;
-    real *g_write_weights = g_link + N * N, *g_usage = g_write_weights + N;
-    real *g_norm = g_usage + N, *g_forward = g_norm + N, *g_backward = g_forward + N;
-    real *g_allocation = g_backward + N, *scratch = g_allocation + N;
 
+    PARALLEL_OVER_BATCH
     for (int b = 0; b < B; b++) {
+        real *g_memory = (real *)(parts + THREAD_INDEX * scratch_stride(each));
+        real *g_read_weights = g_memory + N * W, *g_link = g_read_weights + R * N;
+        real *g_write_weights = g_link + N * N, *g_usage = g_write_weights + N;
+        real *g_norm = g_usage + N, *g_forward = g_norm + N, *g_backward = g_forward + N;
+        real *g_allocation = g_backward + N, *scratch = g_allocation + N;
         const real *x = iface + (size_t)b * d.P, *s = saved + (size_t)b * d.saved_size;
         const real *memory_prev = memory + (size_t)b * N * W;
         const real *memory_new = new_memory + (size_t)b * N * W;

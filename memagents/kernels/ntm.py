@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from memagents.kernels.build import kernel, layout_pointer, pointers
+from memagents.kernels.build import kernel, layout_pointer, pointers, threads_for
 from memagents.kernels.checks import check_dims, check_tensors
 from memagents.kernels.layout import ntm_layout, plan
 
@@ -83,7 +83,7 @@ def forward(
     new = prev_memory.new_empty
     outputs = (new(B, R, W), new(B, R, N), new(B, H, N), new(B, N, W), new(B, saved_size_))
     kernel("ntm_access_forward", prev_memory.dtype)(
-        B, N, W, R, H, 2 * shift_range + 1, layout_pointer(tuple(offsets)),
+        B, N, W, R, H, 2 * shift_range + 1, threads_for(B), layout_pointer(tuple(offsets)),
         *pointers(*inputs), *pointers(*outputs),
     )  # fmt: skip
     return outputs
@@ -110,7 +110,7 @@ def backward(
     check_tensors("ntm_access backward", (*INPUTS, "saved", *GRADS), tensors, shapes)
     grads = tuple(torch.empty_like(t) for t in inputs)
     status = kernel("ntm_access_backward", prev_memory.dtype)(
-        B, N, W, R, H, 2 * shift_range + 1, layout_pointer(tuple(offsets)),
+        B, N, W, R, H, 2 * shift_range + 1, threads_for(B), layout_pointer(tuple(offsets)),
         *pointers(*tensors), *pointers(*grads),
     )  # fmt: skip
     if status:

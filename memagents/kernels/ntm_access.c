@@ -110,12 +110,14 @@ int NAME(ntm_access_saved_size)(int N, int W, int R, int H, int S) {
     return NAME(dims)(N, W, R, H, S, NULL).saved_size;
 }
 
-void NAME(ntm_access_forward)(int B, int N, int W, int R, int H, int S, const int *layout,
-                              const real *iface,
+void NAME(ntm_access_forward)(int B, int N, int W, int R, int H, int S, int threads,
+                              const int *layout, const real *iface,
                               const real *memory, const real *prev_read, const real *prev_write,
                               real *reads, real *read_weights, real *write_weights,
                               real *new_memory, real *saved) {
     const NAME(Dims) d = NAME(dims)(N, W, R, H, S, layout);
+    threads = team_size(threads, B);
+    PARALLEL_OVER_BATCH
     for (int b = 0; b < B; b++) {
         const real *x = iface + (size_t)b * d.P, *M = memory + (size_t)b * N * W;
         real *out_memory = new_memory + (size_t)b * N * W, *save = saved + (size_t)b * d.saved_size;
@@ -233,19 +235,25 @@ static void NAME(address_backward)(const NAME(Dims) * d, real *save, int k, cons
     gx[d->strengths + k] = grad_strength * NAME(doneplus)(x[d->strengths + k]);
 }
 
-int NAME(ntm_access_backward)(int B, int N, int W, int R, int H, int S, const int *layout,
-                              const real *iface,
+int NAME(ntm_access_backward)(int B, int N, int W, int R, int H, int S, int threads,
+                              const int *layout, const real *iface,
                               const real *memory, const real *prev_read, const real *prev_write,
                               real *saved, const real *grad_reads, const real *grad_read_weights,
                               const real *grad_write_weights, const real *grad_new_memory,
                               real *grad_iface, real *grad_memory, real *grad_prev_read,
                               real *grad_prev_write) {
     const NAME(Dims) d = NAME(dims)(N, W, R, H, S, layout);
-    real *work = malloc(sizeof(real) * ((size_t)d.K * N + 2 * (size_t)N));
+    threads = team_size(threads, B);
+    /* per thread: the heads' weights' gradients (K, N), the norms' gradient and a buffer (N) */
+    const size_t each = sizeof(real) * ((size_t)d.K * N + 2 * (size_t)N);
+    char *parts;
+    void *work = scratch_alloc(threads, each, &parts);
     if (!work) return 1;
-    real *grad_weights = work, *grad_norm = work + (size_t)d.K * N, *buffer = grad_norm + N;
 
+    PARALLEL_OVER_BATCH
     for (int b = 0; b < B; b++) {
+        real *grad_weights = (real *)(parts + THREAD_INDEX * scratch_stride(each));
+        real *grad_norm = grad_weights + (size_t)d.K * N, *buffer = grad_norm + N;
         const real *x = iface + (size_t)b * d.P, *M = memory + (size_t)b * N * W;
         const real *gM = grad_new_memory + (size_t)b * N * W;
         real *save = saved + (size_t)b * d.saved_size, *erase = save + N;
