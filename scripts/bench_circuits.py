@@ -12,6 +12,8 @@ weighs on all of them alike:
   train_step, torch ops      the headline with the access step on torch ops (CPU: no C kernel)
   train_step, compile_step() with `--compile`: the circuit's compiled step
   train_step, N torch threads  with `--compare-threads N`: the headline with N intra-op threads
+                             (the fused kernels thread their batch loop from THREADED_MIN_BATCH
+                             sequences: memagents.kernels.build)
   unroll + backward          breakdown: the circuit's unroll, loss and backward on the same
                              batches, no data drawing, no clipping, no optimizer
   access step + backward     breakdown: the access module alone (interface layer + memory step,
@@ -33,6 +35,13 @@ ratio to a peer is only as good as the machine's load is alike: re-measure on a 
     python scripts/bench_circuits.py --quick                  # 5 rounds
     python scripts/bench_circuits.py --works ntm-copy --batch-sizes 16 --rounds 50
     python scripts/bench_circuits.py --markdown throughput.md # also write the README table
+    python scripts/bench_circuits.py --thread-scaling         # 1 against 2 threads, batch 16, 64
+
+`--thread-scaling [N]` prints only the scaling table: the headline train_step of the NTM copy and
+the DNC repeat-copy (or --works) at batches 16 and 64 (or --batch-sizes) with 1 torch thread and
+with N (2), and, as the contrast that shows what the kernels' own threading adds, with N torch
+threads but the kernels' threading flipped: on 1 thread where the batch reaches
+THREADED_MIN_BATCH, on N below it. Speed-ups are medians of same-round time ratios.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import dataclasses
 import itertools
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +70,7 @@ from memagents.agent import (
 )
 from memagents.circuits import build_circuit
 from memagents.config import PRESETS, TrainConfig
+from memagents.kernels import build as kernel_build
 
 PEER_MEASUREMENT = (
     "measured by the authors of issue 14 in one interleaved run beside this project on its 2-core "
@@ -169,10 +180,14 @@ def make_items(
     rollout: bool = True,
     compiled: bool = False,
     threads: int = 0,
+    kernel_contrast: bool = False,
 ) -> Items:
     """The items of the module docstring for `work` at `batch_size`, each a function of no
     arguments that runs one iteration. All start from the same seed; every call of a train_step
-    item draws the agent's next batch, so the n-th call of each sees the same data."""
+    item draws the agent's next batch, so the n-th call of each sees the same data.
+
+    With `threads` and `kernel_contrast`, one more item: the `threads` one with the kernels'
+    threading flipped (`kernel_contrast_label`)."""
     config = work.config(batch_size)
 
     def agent_for(circuit: nn.Module, envs) -> SupervisedAgent:
@@ -223,6 +238,11 @@ def make_items(
         label = f"train_step, {threads} torch threads"
         agents[label] = agent_for(new_circuit(envs), envs)
         run[label] = _with_threads(agents[label].train_step, threads)
+        if kernel_contrast:
+            label, min_batch = kernel_contrast_label(batch_size, threads)
+            envs = new_envs()
+            agents[label] = agent_for(new_circuit(envs), envs)
+            run[label] = _with_threads(agents[label].train_step, threads, min_batch)
 
     # The breakdown: a separate copy of the circuit on the batches the agents draw, in order.
     envs = new_envs()
@@ -290,16 +310,31 @@ def _recording(agent: SupervisedAgent, steps: list[int], logged: list[float]):
     return train_step
 
 
-def _with_threads(iteration: Callable[[], Any], threads: int) -> Callable[[], None]:
-    """`iteration` run with `threads` torch threads (the previous count restored after)."""
+def kernel_contrast_label(batch_size: int, threads: int) -> tuple[str, int]:
+    """The label of the `threads` item with the kernels' threading flipped, and the kernels'
+    THREADED_MIN_BATCH that flips it: on 1 thread from THREADED_MIN_BATCH sequences up, on
+    `threads` below."""
+    if batch_size >= kernel_build.THREADED_MIN_BATCH:
+        return f"train_step, {threads} torch threads, kernels on 1 thread", sys.maxsize
+    return f"train_step, {threads} torch threads, kernels on {threads} threads", 1
+
+
+def _with_threads(
+    iteration: Callable[[], Any], threads: int, kernel_min_batch: int | None = None
+) -> Callable[[], None]:
+    """`iteration` run with `threads` torch threads (the previous count restored after), and
+    with the kernels' THREADED_MIN_BATCH set to `kernel_min_batch` if given."""
 
     def run() -> None:
-        previous = torch.get_num_threads()
+        previous = torch.get_num_threads(), kernel_build.THREADED_MIN_BATCH
         torch.set_num_threads(threads)
+        if kernel_min_batch is not None:
+            kernel_build.THREADED_MIN_BATCH = kernel_min_batch
         try:
             iteration()
         finally:
-            torch.set_num_threads(previous)
+            torch.set_num_threads(previous[0])
+            kernel_build.THREADED_MIN_BATCH = previous[1]
 
     return run
 
@@ -437,7 +472,116 @@ def table(rows: list[Row], steps: dict[tuple[str, int], float]) -> str:
     return "\n".join(lines)
 
 
-def describe_machine() -> str:
+SCALING_WORKS = ("ntm-copy", "dnc-repeat-copy")
+SCALING_BATCH_SIZES = (16, 64)
+
+
+@dataclass(frozen=True)
+class ScalingRow:
+    """One item of the thread-scaling table: medians over rounds."""
+
+    work: str
+    batch_size: int
+    steps: float  # mean T of the timed batches
+    label: str
+    ms_per_iteration: float
+    sequences_per_second: float
+    speedup: float | None  # the 1-thread item's time / this item's, same round; None: that item
+    default: bool  # the kernels thread as they do by default (not the contrast item)
+
+
+def measure_scaling(
+    work: Work, batch_size: int, device: torch.device, rounds: int, warmup: int, threads: int
+) -> list[ScalingRow]:
+    """The headline train_step of `work` at `batch_size` with 1 torch thread, with `threads`,
+    and with `threads` but the kernels' threading flipped (`kernel_contrast_label`), timed in
+    interleaved rounds."""
+    items = make_items(
+        work, batch_size, device, torch_ops=False, rollout=False, threads=threads,
+        kernel_contrast=True,
+    )  # fmt: skip
+    one, many = "train_step, 1 torch thread", f"train_step, {threads} torch threads"
+    contrast, _ = kernel_contrast_label(batch_size, threads)
+    run = {
+        one: _with_threads(items.run[items.headline], 1),
+        many: items.run[many],
+        contrast: items.run[contrast],
+    }
+    times = time_rounds(run, rounds, warmup, device)
+    steps = float(np.mean(items.steps[warmup : warmup + rounds]))
+    rows = []
+    for label, values in times.items():
+        seconds = statistics.median(values)
+        rows.append(
+            ScalingRow(
+                work=work.title,
+                batch_size=batch_size,
+                steps=steps,
+                label=label,
+                ms_per_iteration=1e3 * seconds,
+                sequences_per_second=batch_size / seconds,
+                speedup=None if label == one else same_round_ratio(times, one, label),
+                default=label != contrast,
+            )
+        )
+    return rows
+
+
+def scaling_table(rows: list[ScalingRow]) -> str:
+    lines = [
+        "| work | batch | T | item | ms / iteration | sequences/s | speed-up over 1 thread |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        label = row.label if row.default else f"({row.label})"
+        speedup = "" if row.speedup is None else f"{row.speedup:.2f}x"
+        if row.speedup is not None and row.default:
+            speedup = f"**{speedup}**"
+        lines.append(
+            f"| {row.work} | {row.batch_size} | {row.steps:.1f} | {label} "
+            f"| {row.ms_per_iteration:.2f} | {row.sequences_per_second:,.0f} | {speedup} |"
+        )
+    return "\n".join(lines)
+
+
+def run_thread_scaling(args: argparse.Namespace, rounds: int, warmup: int) -> str:
+    """The --thread-scaling run: prints each work's rows as they come; returns the markdown."""
+    device = torch.device(args.device)
+    threads = args.thread_scaling
+    works = args.works or list(SCALING_WORKS)
+    batch_sizes = args.batch_sizes or list(SCALING_BATCH_SIZES)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    openmp = "with OpenMP" if kernel_build.openmp() else "WITHOUT OpenMP (serial)"
+    setting = (
+        f"{describe_machine(threads=False)}; kernels built {openmp}, threaded from "
+        f"THREADED_MIN_BATCH = {kernel_build.THREADED_MIN_BATCH} sequences; {rounds} rounds "
+        f"after {warmup} warm-up, {started}"
+    )
+    print(setting, flush=True)
+    rows: list[ScalingRow] = []
+    for batch_size in batch_sizes:
+        for name in works:
+            work_rows = measure_scaling(WORKS[name], batch_size, device, rounds, warmup, threads)
+            rows.extend(work_rows)
+            print(scaling_table(work_rows).split("\n", 2)[2], flush=True)
+    return "\n".join(
+        [
+            f"`python scripts/bench_circuits.py {' '.join(_argv_for_readme(args))}`",
+            f"({setting}):",
+            "",
+            scaling_table(rows),
+            "",
+            f"Items: the headline train_step (one training iteration as `scripts/train.py` runs "
+            f"it) with 1 and with {threads} torch threads (`--num-threads`); in parentheses the "
+            f"contrast, {threads} torch threads with the fused kernels' own threading flipped "
+            "(on 1 thread from THREADED_MIN_BATCH up, on all below), which shows what the "
+            "kernels' threading adds. Speed-up: the 1-thread time over the item's, the median "
+            "of same-round ratios; in bold, the default behaviour's. T: mean steps per batch.",
+        ]
+    )
+
+
+def describe_machine(threads: bool = True) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -445,6 +589,8 @@ def describe_machine() -> str:
         cpu = f"{names[0]} x {len(names)}" if names else cpu
     except OSError:
         pass
+    if not threads:
+        return f"{cpu}, torch {torch.__version__}"
     return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)"
 
 
@@ -452,8 +598,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: the default)")
-    parser.add_argument("--works", nargs="*", default=list(WORKS), choices=list(WORKS))
-    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[1, 16, 64])
+    parser.add_argument(
+        "--works", nargs="*", default=None, choices=list(WORKS), help="default: all"
+    )
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=None, help="default: 1 16 64")
     parser.add_argument("--rounds", "--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5 rounds, 1 warm-up")
@@ -468,14 +616,38 @@ def main() -> None:
         default=0,
         help="also time train_step with this many torch threads (the scaling row)",
     )
+    parser.add_argument(
+        "--thread-scaling",
+        type=int,
+        nargs="?",
+        const=2,
+        default=0,
+        metavar="N",
+        help="only the thread-scaling table: train_step with 1 and N (2) torch threads, NTM copy "
+        "and DNC repeat-copy (or --works) at batches 16 and 64 (or --batch-sizes)",
+    )
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     args = parser.parse_args()
-    for batch_size in args.batch_sizes:
+    for batch_size in args.batch_sizes or ():
         if batch_size < 1:
             raise ValueError(f"batch sizes must be >= 1, got {batch_size}")
     if args.threads:
         torch.set_num_threads(args.threads)
     rounds, warmup = (5, 1) if args.quick else (args.rounds, args.warmup)
+    if args.thread_scaling:
+        if args.thread_scaling < 2:
+            raise ValueError(
+                f"--thread-scaling compares 1 thread with N >= 2, got {args.thread_scaling}"
+            )
+        text = run_thread_scaling(args, rounds, warmup)
+        print()
+        print(text)
+        if args.markdown:
+            with open(args.markdown, "w") as handle:
+                handle.write(text + "\n")
+        return
+    args.works = args.works or list(WORKS)
+    args.batch_sizes = args.batch_sizes or [1, 16, 64]
     device = torch.device(args.device)
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -540,9 +712,17 @@ def _argv_for_readme(args: argparse.Namespace) -> list[str]:
         argv.append("--quick")
     elif args.rounds != 30:
         argv += ["--rounds", str(args.rounds)]
-    if args.batch_sizes != [1, 16, 64]:
+    if args.thread_scaling:
+        argv.append(
+            "--thread-scaling" + ("" if args.thread_scaling == 2 else f" {args.thread_scaling}")
+        )
+    if args.thread_scaling:
+        batch_sizes, works = list(SCALING_BATCH_SIZES), list(SCALING_WORKS)
+    else:
+        batch_sizes, works = [1, 16, 64], list(WORKS)
+    if args.batch_sizes and args.batch_sizes != batch_sizes:
         argv += ["--batch-sizes", *map(str, args.batch_sizes)]
-    if args.works != list(WORKS):
+    if args.works and args.works != works:
         argv += ["--works", *args.works]
     if args.compile:
         argv.append("--compile")

@@ -159,3 +159,54 @@ def _wrapped(env_id, num_envs, env_kwargs):
 
     envs = agent_module.make_envs(env_id, num_envs, env_kwargs)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+@pytest.mark.parametrize("min_batch, kernel_threads", [(64, 2), (2, 1)])
+def test_the_kernel_contrast_item_flips_the_kernels_threading(
+    monkeypatch, min_batch, kernel_threads
+):
+    """At a batch below THREADED_MIN_BATCH the contrast runs the kernels on all threads, from it
+    up on 1; during its own iteration only."""
+    from memagents.kernels import ntm
+
+    monkeypatch.setattr(bench.kernel_build, "THREADED_MIN_BATCH", min_batch)
+    items = bench.make_items(
+        tiny_work("ntm-copy"), 3, CPU, torch_ops=False, rollout=False, threads=2,
+        kernel_contrast=True,
+    )  # fmt: skip
+    label = f"train_step, 2 torch threads, kernels on {kernel_threads} thread"
+    label += "s" if kernel_threads > 1 else ""
+    assert label in items.run and "train_step, 2 torch threads" in items.run
+    given = []
+    original = ntm.threads_for
+    monkeypatch.setattr(ntm, "threads_for", lambda B: given.append(original(B)) or given[-1])
+    threads = torch.get_num_threads()
+    items.run[label]()
+    assert given and set(given) == {kernel_threads}  # every kernel call of the iteration
+    given.clear()
+    items.run["train_step, 2 torch threads"]()
+    assert set(given) == {1 if min_batch > 3 else 2}  # the default
+    assert torch.get_num_threads() == threads
+    assert bench.kernel_build.THREADED_MIN_BATCH == min_batch
+
+
+def test_thread_scaling_prints_1_and_2_threads_and_the_contrast(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bench, "WORKS", {"tiny": tiny_work("dnc-repeat-copy")})
+    out = tmp_path / "scaling.md"
+    argv = ["bench_circuits.py", "--thread-scaling", "--works", "tiny", "--batch-sizes", "2"]
+    monkeypatch.setattr(
+        sys, "argv", [*argv, "--rounds", "2", "--warmup", "1", "--markdown", str(out)]
+    )
+    bench.main()
+    text = out.read_text()
+    command = "python scripts/bench_circuits.py --rounds 2 --thread-scaling --batch-sizes 2"
+    assert text.startswith(f"`{command} --works tiny`")
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| tiny")]
+    assert [row[4].strip() for row in rows] == [
+        "train_step, 1 torch thread", "train_step, 2 torch threads",
+        "(train_step, 2 torch threads, kernels on 2 threads)",
+    ]  # fmt: skip
+    assert rows[0][7].strip() == "" and rows[1][7].strip().startswith("**")
+    assert all(float(row[7].strip(" *x")) > 0 for row in rows[1:])
+    assert f"THREADED_MIN_BATCH = {bench.kernel_build.THREADED_MIN_BATCH}" in text
+    assert "speed-up over 1 thread" in capsys.readouterr().out
