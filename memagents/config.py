@@ -240,6 +240,9 @@ class RunConfig:
 
     max_steps: int = 100_000
     """Training steps (updates) at most."""
+    max_seconds: float = 0.0
+    """Wall-clock seconds of training at most (counted over resumes; 0: no limit). The step under
+    way completes, then the run evaluates and checkpoints as at max_steps."""
     eval_every: int = 500
     """Evaluate every this many steps."""
     checkpoint_every: int = 500
@@ -260,6 +263,11 @@ class RunConfig:
     def _run_checks(self) -> list[tuple[str, bool, str]]:
         return [
             ("max_steps", _int_in(self.max_steps, 0, 10**9), "an integer in 0..10**9"),
+            (
+                "max_seconds",
+                _is_number(self.max_seconds) and self.max_seconds >= 0,
+                "a finite number >= 0 (0: no limit)",
+            ),
             ("eval_every", _int_in(self.eval_every, 1, 10**9), "an integer >= 1"),
             ("checkpoint_every", _int_in(self.checkpoint_every, 1, 10**9), "an integer >= 1"),
             ("log_every", _int_in(self.log_every, 1, 10**9), "an integer >= 1"),

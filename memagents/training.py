@@ -520,7 +520,8 @@ def fit(
     callback: Callback | None = None,
     progress: bool | None = None,
 ) -> FitResult:
-    """Train ``trainer`` until its config's max_steps, or solved (when stop_when_solved).
+    """Train ``trainer`` until its config's max_steps or max_seconds, or solved (when
+    stop_when_solved).
 
     Args:
         trainer: a SupervisedTrainer or PolicyTrainer (restored first to resume a run).
@@ -579,12 +580,16 @@ def fit(
                         )
                     for kind, record in trainer.after_log(step, means, elapsed()):
                         emit(kind, record)
-                if step % config.eval_every == 0 or step == config.max_steps:
+                out_of_time = 0 < config.max_seconds <= elapsed()
+                if step % config.eval_every == 0 or step == config.max_steps or out_of_time:
                     for kind, record in trainer.evaluate(elapsed()):
                         emit(kind, record)
                 if step % config.checkpoint_every == 0:
                     save()
                 if config.stop_when_solved and trainer.solved:
+                    break
+                if out_of_time:
+                    result.reason = f"time limit: {config.max_seconds:g} s of training"
                     break
             if guard.requested:
                 result.status, result.reason = "interrupted", guard.requested

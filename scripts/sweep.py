@@ -89,7 +89,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loguniform", action="append", default=[], metavar="NAME=LOW:HIGH")
     parser.add_argument("--uniform", action="append", default=[], metavar="NAME=LOW:HIGH")
     parser.add_argument("--eval-every", type=int, help="evaluate (and report to Tune) this often")
-    parser.add_argument("--seconds", type=float, help="wall-clock limit per trial")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="wall-clock limit of each trial's training "
+        "(max_seconds: the trial then evaluates, checkpoints and runs "
+        "--generalise as at max_steps)",
+    )
     parser.add_argument(
         "--generalise", nargs="+", default=[], metavar="CONDITION", help="after training, bit "
         "errors per sequence under these conditions, 1,000 sequences each: a length (80) or "
@@ -284,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = spec_from_arguments(
             preset=args.preset, spec_file=args.spec, seeds=args.seeds, samples=args.samples,
-            set_=args.set_ + ([f"eval_every={args.eval_every}"] if args.eval_every else []),
+            set_=args.set_ + ([f"eval_every={args.eval_every}"] if args.eval_every else [])
+            + ([f"max_seconds={args.seconds}"] if args.seconds else []),
             grid=args.grid, choice=args.choice, loguniform=args.loguniform, uniform=args.uniform,
         )  # fmt: skip
         conditions = [parse_condition(token) for token in args.generalise]
@@ -338,7 +345,6 @@ def main(argv: list[str] | None = None) -> int:
                 name=name, storage_path=str(storage), verbose=0,
                 failure_config=tune.FailureConfig(max_failures=args.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                stop={"time_total_s": args.seconds} if args.seconds else None,
             ),
         )  # fmt: skip
         print(f"sweep {name}: {spec.samples} sample(s) x {len(spec.seeds)} seed(s) "

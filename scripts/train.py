@@ -34,6 +34,7 @@ OVERRIDE_FLAGS = {
     "--lr": ("lr", float),
     "--clip-grad": ("clip_grad", float),
     "--max-steps": ("max_steps", int),
+    "--max-seconds": ("max_seconds", float),
     "--eval-every": ("eval_every", int),
     "--eval-sequences": ("eval_sequences", int),
     "--solved-sequences": ("solved_sequences", int),

@@ -43,6 +43,7 @@ OVERRIDE_FLAGS = {
     "--clip-ratio": ("clip_ratio", float),
     "--entropy-coef": ("entropy_coef", float),
     "--max-steps": ("max_steps", int),
+    "--max-seconds": ("max_seconds", float),
     "--eval-every": ("eval_every", int),
     "--eval-episodes": ("eval_episodes", int),
     "--solved-return": ("solved_return", float),

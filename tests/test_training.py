@@ -321,3 +321,16 @@ def test_solved_lr_scale_lowers_the_rate_once_when_solved(monkeypatch):
     )
     with pytest.raises(ValueError, match="solved_lr_scale"):
         tiny_config(solved_lr_scale=0.0)
+
+
+def test_max_seconds_ends_the_run_with_an_evaluation_and_a_checkpoint(tmp_path):
+    with Run.create(tmp_path, "t") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        trainer = FakeTrainer(max_steps=100, eval_every=50, checkpoint_every=50, max_seconds=1e-9)
+        result = fit(trainer, run)
+    assert result.status == "finished" and result.step == 1
+    assert result.reason == "time limit: 1e-09 s of training"
+    assert ("eval", 1) in events(result)
+    assert checkpoint_module.load_checkpoint(tmp_path / "t/checkpoints/last.pt")["step"] == 1
+    with pytest.raises(ValueError, match="max_seconds"):
+        tiny_config(max_seconds=-1.0)
