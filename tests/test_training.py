@@ -125,6 +125,7 @@ def test_stops_when_solved_unless_told_not_to():
 def test_a_signal_only_stops_at_the_next_step_boundary(tmp_path, signum):
     trainer = FakeTrainer(max_steps=100, log_every=100, eval_every=100, checkpoint_every=100)
     trainer.on_step = lambda step: os.kill(os.getpid(), signum) if step == 3 else None
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN in a background job
     with Run.create(tmp_path, "s") as run:
         run.open_outputs(resumed_at=None, visdom=False)
         result = fit(trainer, run)
@@ -135,7 +136,7 @@ def test_a_signal_only_stops_at_the_next_step_boundary(tmp_path, signum):
     )
     saved = checkpoint_module.load_checkpoint(tmp_path / "s" / "checkpoints" / "last.pt")
     assert saved["step"] == 3 and saved["model"]["w"].tolist() == [3.0, 3.0]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # restored
 
 
 def test_a_second_ctrl_c_stops_at_once():
