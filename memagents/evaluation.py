@@ -29,6 +29,7 @@ from memagents.config import TrainConfig
 from memagents.plotting import Plotter
 from memagents.rl import RLConfig
 from memagents.runs import CHECKPOINT_NAME, resolve_run_dir
+from memagents.sweeps import median_range
 
 
 class Loaded(NamedTuple):
@@ -432,35 +433,14 @@ def plot_episode(plotter: Plotter, trace: EpisodeTrace) -> None:
 
 
 def markdown_table(results: dict[str, dict[int, BatchMetrics]], lengths: list[int]) -> str:
-    """Bit errors per sequence (and % perfect) by length, one row per model."""
-    header = "| model | " + " | ".join(f"L={length}" for length in lengths) + " |"
-    rule = "| --- | " + " | ".join("---" for _ in lengths) + " |"
-    rows = [header, rule]
-    for name, by_length in results.items():
-        cells = [
-            f"{by_length[length].bit_errors:.3f} ({100 * by_length[length].perfect:.0f}%)"
-            for length in lengths
-        ]
-        rows.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
-
-
-class Spread(NamedTuple):
-    """One figure over several checkpoints (seeds) of a model."""
-
-    median: float
-    low: float  # the smallest
-    high: float  # the largest
-    count: int  # checkpoints
-
-
-def spread(values: list[float]) -> Spread:
-    """Median, min and max of a figure over checkpoints (the median of an even count is the mean
-    of the middle two)."""
-    if not len(values):
-        raise ValueError("spread of no values")
-    array = np.asarray(values, dtype=np.float64)
-    return Spread(float(np.median(array)), float(array.min()), float(array.max()), len(array))
+    """Bit errors per sequence (and % perfect) by length, one row per model (one checkpoint
+    each: ``conditions_table``'s layout)."""
+    conditions = [length_options(length) for length in lengths]
+    by_name = {
+        model: [{condition_name(length_options(n)): figures for n, figures in by_length.items()}]
+        for model, by_length in results.items()
+    }
+    return conditions_table(by_name, conditions)
 
 
 def conditions_table(
@@ -486,11 +466,6 @@ def conditions_table(
                 (figures,) = checkpoints
                 cells.append(f"{figures[name].bit_errors:.3f} ({100 * figures[name].perfect:.0f}%)")
                 continue
-            errors = spread([figures[name].bit_errors for figures in checkpoints])
-            cells.append(
-                f"{errors.median:.3f}"
-                if errors.count == 1
-                else f"{errors.median:.3f} ({errors.low:.3f}-{errors.high:.3f})"
-            )
+            cells.append(median_range([figures[name].bit_errors for figures in checkpoints], ".3f"))
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from memagents.config import PRESETS, TrainConfig, apply_overrides, parse_kwarg
 
@@ -246,15 +246,35 @@ class TrialResult:
     ``gap_percent``."""
 
 
-def _median_range(values: list[float], fmt: str) -> str:
+class Spread(NamedTuple):
+    """One figure over several runs (seeds, checkpoints) of a setting."""
+
+    median: float
+    low: float  # the smallest
+    high: float  # the largest
+    count: int  # runs
+
+
+def spread(values: Iterable[float]) -> Spread:
+    """Median, min and max of a figure over runs (the median of an even count is the mean of the
+    middle two)."""
+    values = sorted(float(value) for value in values)
     if not values:
-        return "-"
-    values = sorted(values)
+        raise ValueError("spread of no values")
     middle = len(values) // 2
     median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
-    if len(values) == 1:
-        return format(median, fmt)
-    return f"{format(median, fmt)} ({format(values[0], fmt)}-{format(values[-1], fmt)})"
+    return Spread(median, values[0], values[-1], len(values))
+
+
+def median_range(values: Iterable[float], fmt: str) -> str:
+    """``median (min-max)`` in `fmt`, the value alone for one run, ``-`` for none."""
+    values = list(values)
+    if not values:
+        return "-"
+    figure = spread(values)
+    if figure.count == 1:
+        return format(figure.median, fmt)
+    return f"{format(figure.median, fmt)} ({format(figure.low, fmt)}-{format(figure.high, fmt)})"
 
 
 AFTER_TRAINING_FIRST = ("loss_bits", "optimal_loss_bits", "gap_percent")
@@ -289,13 +309,13 @@ def summarize(results: Iterable[TrialResult]) -> list[dict[str, Any]]:
             "settings": json.loads(key),
             "seeds": sorted(t.seed for t in trials),
             "solved": f"{len(solved)}/{len(trials)}",
-            "seconds_to_solved": _median_range([t.solved_seconds for t in solved], ".0f"),
-            "steps_to_solved": _median_range([t.solved_step for t in solved], ".0f"),
-            "final_bit_errors": _median_range([t.bit_errors for t in trials], ".3f"),
+            "seconds_to_solved": median_range([t.solved_seconds for t in solved], ".0f"),
+            "steps_to_solved": median_range([t.solved_step for t in solved], ".0f"),
+            "final_bit_errors": median_range([t.bit_errors for t in trials], ".3f"),
         }
         for name in sorted({name for t in trials for name in t.extra}, key=_extra_order):
             values = [t.extra[name] for t in trials if name in t.extra]
-            row[name] = _median_range(values, _extra_format(name))
+            row[name] = median_range(values, _extra_format(name))
         rows.append(row)
     return rows
 

@@ -53,10 +53,10 @@ from memagents.evaluation import (  # noqa: E402
     conditions_table,
     load_circuit,
     parse_condition,
-    spread,
     trace_episode,
 )
 from memagents.runs import CHECKPOINT_NAME, read_metrics  # noqa: E402
+from memagents.sweeps import spread  # noqa: E402
 
 
 def parse_curve(text: str) -> tuple[str, Path]:

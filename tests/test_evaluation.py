@@ -20,7 +20,6 @@ from memagents.config import PRESETS, TrainConfig
 from memagents.evaluation import (
     FOCUS_MIN_WEIGHT,
     EpisodeTrace,
-    Spread,
     condition_name,
     conditions_table,
     describe_episode,
@@ -31,10 +30,10 @@ from memagents.evaluation import (
     markdown_table,
     ngrams_cost,
     plot_episode,
-    spread,
     trace_episode,
 )
 from memagents.plotting import Plotter
+from memagents.sweeps import Spread, spread
 from memtasks.sampling import dynamic_ngrams_optimal_cost, dynamic_ngrams_optimal_predictions
 
 REPO = Path(__file__).resolve().parents[1]
