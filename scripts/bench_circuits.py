@@ -118,7 +118,17 @@ WORKS = {
     "dnc-repeat-copy": Work("DNC repeat-copy", "dnc-repeat-copy", {16: Peer(DNC_PEER, 749.0)}),
     # The DNC at the NTM copy sizes (128 x 20, one read head, LSTM 100) on the copy task.
     "dnc-copy": Work("DNC copy (128x20)", "dnc-copy", {16: Peer(DNC_PEER, 90.0)}),
+    # Issue 17's multi-head check: the NTM paper's priority-sort NTM (feed-forward 512, 8 read +
+    # 8 write heads, memory 128 x 20) against the same circuit with one head of each. Not in the
+    # default set (`--works ntm-priority-sort ntm-priority-sort-1x1`).
+    "ntm-priority-sort": Work("NTM priority sort (8+8 heads)", "ntm-priority-sort"),
+    "ntm-priority-sort-1x1": Work(
+        "NTM priority sort (1+1 heads)",
+        "ntm-priority-sort",
+        circuit_kwargs=dict(num_reads=1, num_writes=1),
+    ),
 }
+DEFAULT_WORKS = ("ntm-copy", "dnc-repeat-copy", "dnc-copy")
 
 
 class LSTMCellLoop(nn.Module):
@@ -599,7 +609,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: the default)")
     parser.add_argument(
-        "--works", nargs="*", default=None, choices=list(WORKS), help="default: all"
+        "--works",
+        nargs="*",
+        default=None,
+        choices=list(WORKS),
+        help=f"default: {' '.join(DEFAULT_WORKS)}",
     )
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=None, help="default: 1 16 64")
     parser.add_argument("--rounds", "--repeats", type=int, default=30)
@@ -646,7 +660,7 @@ def main() -> None:
             with open(args.markdown, "w") as handle:
                 handle.write(text + "\n")
         return
-    args.works = args.works or list(WORKS)
+    args.works = args.works or list(DEFAULT_WORKS)
     args.batch_sizes = args.batch_sizes or [1, 16, 64]
     device = torch.device(args.device)
 
@@ -719,7 +733,7 @@ def _argv_for_readme(args: argparse.Namespace) -> list[str]:
     if args.thread_scaling:
         batch_sizes, works = list(SCALING_BATCH_SIZES), list(SCALING_WORKS)
     else:
-        batch_sizes, works = [1, 16, 64], list(WORKS)
+        batch_sizes, works = [1, 16, 64], list(DEFAULT_WORKS)
     if args.batch_sizes and args.batch_sizes != batch_sizes:
         argv += ["--batch-sizes", *map(str, args.batch_sizes)]
     if args.works and args.works != works:

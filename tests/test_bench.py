@@ -126,11 +126,15 @@ def test_peers_are_their_measured_figures_with_where_and_when():
     }  # fmt: skip
     assert bench.WORKS["dnc-repeat-copy"].peers[16].rate == 749.0
     assert bench.WORKS["dnc-copy"].peers[16].rate == 90.0
+    assert set(bench.DEFAULT_WORKS) <= set(bench.WORKS)
+    heads = bench.WORKS["ntm-priority-sort-1x1"].config(16).circuit_kwargs
+    assert (heads["num_reads"], heads["num_writes"], heads["controller_size"]) == (1, 1, 512)
     assert "1 torch thread" in bench.PEER_MEASUREMENT and "issue 14" in bench.PEER_MEASUREMENT
 
 
 def test_main_writes_the_markdown_table(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "WORKS", {"tiny": tiny_work(peers={2: bench.Peer("a/peer", 50.0)})})
+    monkeypatch.setattr(bench, "DEFAULT_WORKS", ("tiny",))
     out = tmp_path / "throughput.md"
     argv = ["bench_circuits.py", "--rounds", "2", "--warmup", "1", "--batch-sizes", "2"]
     monkeypatch.setattr(sys, "argv", [*argv, "--no-rollout", "--markdown", str(out)])
