@@ -243,8 +243,11 @@ class RunConfig:
     max_seconds: float = 0.0
     """Wall-clock seconds of training at most (counted over resumes; 0: no limit). The step under
     way completes, then the run evaluates and checkpoints as at max_steps."""
-    eval_every: int = 500
-    """Evaluate every this many steps."""
+    eval_every: int = 100
+    """Evaluate every this many steps (and, once an evaluation is under the threshold, confirm
+    solved on fresh sequences). 100 rather than 500: a run stops within 100 steps of solving;
+    over seeds 1-5 one run at a time (docs/results/time-to-solved), ntm-copy solved in a median
+    of 14 s (800 steps) against 24 s (1,500) at 500, dnc-repeat-copy 12 s against 14 s."""
     checkpoint_every: int = 500
     """Write ``checkpoints/last.pt`` every this many steps (and at the end, on Ctrl-C/SIGTERM)."""
     log_every: int = 50

@@ -334,7 +334,7 @@ def assert_same_bits(first, second):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize("B", [64, 67])  # the threshold; a batch the threads split unevenly
+@pytest.mark.parametrize("B", [build.THREADED_MIN_BATCH, 67])  # a batch split unevenly
 def test_ntm_kernel_same_bits_on_1_and_2_threads(B, dtype):
     assert B >= build.THREADED_MIN_BATCH and build.threads_for(B) >= 1
     access, tensors = ntm_case(B, 10, 4, 2, 2, 1, dtype=dtype)
@@ -349,7 +349,7 @@ def test_ntm_kernel_same_bits_on_1_and_2_threads(B, dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize("B", [64, 67])
+@pytest.mark.parametrize("B", [build.THREADED_MIN_BATCH, 67])
 def test_dnc_kernel_same_bits_on_1_and_2_threads(B, dtype):
     _, tensors = dnc_case(B, 6, 4, 2, dtype=dtype)
     inputs = [t for i, t in enumerate(tensors) if i != 3]  # no gradient to the previous write

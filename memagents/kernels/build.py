@@ -55,14 +55,12 @@ COMPILE_FLAGS = (
 OPENMP_FLAGS = ("-fopenmp",)  # at compile and link; gcc and (with libomp) clang
 
 # Batches below this run on one thread whatever torch's count (a sequence's step is a few to a few
-# tens of microseconds). Provisional, to be set on a quiet machine from the contrast rows of
-# `scripts/bench_circuits.py --thread-scaling` (full training iterations on both sides of it).
-# So far measured only on a 2-core machine busy with two other processes: there a second thread
-# cost more than it saved at every batch size in median (each call waits for a free core), while
-# the calls of the kernels alone that found both cores free (5th percentile, forward + backward)
-# ran faster on 2 threads already at small batches: NTM 128 x 20 1.3x at 4 sequences, 1.5-1.8x
-# at 8-64; DNC 16 x 16 with 4 reads 1.1x at 4, 1.2-1.5x at 8-32.
-THREADED_MIN_BATCH = 64
+# tens of microseconds). Set on a quiet 2-core Intel Xeon (2026-12-05) from the contrast rows of
+# `scripts/bench_circuits.py --thread-scaling --batch-sizes 1 2 4 8 16 32 --rounds 40`: full
+# training iterations with 2 torch threads, the kernels on 2 threads against on 1, gained NTM copy
+# 0.99x / 1.01x / 1.09x / 1.19x / 1.31x at batches 2 / 4 / 8 / 16 / 32 and DNC repeat-copy
+# 1.00x / 1.00x / 1.03x / 1.03x / 1.12x; batch 64 1.42x / 1.17x (README "Speed", threads).
+THREADED_MIN_BATCH = 8
 
 _HERE = Path(__file__).resolve().parent
 
