@@ -26,6 +26,9 @@ Writes into --out:
                          the model's first checkpoint); several heads of a kind (an 8 + 8-head
                          priority-sort NTM): each slot's largest weight over them, or with
                          --weights-heads each one panel per head
+    placement_<name>.png on PrioritySort: the slot written against each input's priority and
+                         the slot read at each output step (the paper's figure 17), with the
+                         rank correlation of priority and write slot
 """
 
 from __future__ import annotations
@@ -231,6 +234,54 @@ def plot_weights(trace, name: str, path: Path, heads: str = "max") -> None:
     plt.close(fig)
 
 
+def priority_placement(trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A PrioritySort episode (inputs: bits, priority, delimiter channels): each input vector's
+    priority, the memory slot the write heads favour at its step (the slot of the largest weight
+    over slots and heads), the slot the read heads favour at each scored step, and the rank
+    correlation (Spearman) of priority with write slot: near +1 or -1 when writes are placed by
+    priority, as the paper's NTM placed them (its figure 17), near 0 when not.
+
+    Raises:
+        ValueError: a trace without write and read weights, or no delimiter step.
+    """
+    if trace.write_weights is None or trace.read_weights is None:
+        raise ValueError("priority placement needs a trace with write and read weights")
+    delimiter = trace.inputs[:, -1]
+    if not (delimiter > 0).any():
+        raise ValueError("priority placement needs a PrioritySort episode (no delimiter step)")
+    num_inputs = int(np.argmax(delimiter > 0))
+    priorities = trace.inputs[:num_inputs, -2]
+    write_slots = trace.write_weights[:num_inputs].max(axis=1).argmax(axis=1)
+    read_slots = trace.read_weights[trace.mask > 0].max(axis=1).argmax(axis=1)
+    ranks = [np.argsort(np.argsort(v, kind="stable")) for v in (priorities, write_slots)]
+    centred = [r - r.mean() for r in ranks]
+    norm = float(np.sqrt((centred[0] ** 2).sum() * (centred[1] ** 2).sum()))
+    rho = float((centred[0] * centred[1]).sum() / norm) if norm > 0 else 0.0
+    return priorities, write_slots, read_slots, rho
+
+
+def plot_priority_placement(trace, name: str, path: Path) -> float:
+    """Write the priority-sort placement figure (``priority_placement``) to `path`: write slot
+    against priority, and read slot against output step; returns the rank correlation."""
+    priorities, write_slots, read_slots, rho = priority_placement(trace)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.4), dpi=100)
+    left.scatter(priorities, write_slots, s=18)
+    left.set_xlabel("priority of the input vector")
+    left.set_ylabel("memory slot written")
+    left.set_title(f"writes (rank correlation {rho:+.2f})")
+    right.plot(np.arange(len(read_slots)), read_slots, "o-", ms=4)
+    right.set_xlabel("output step (highest priority first)")
+    right.set_ylabel("memory slot read")
+    right.set_title("reads")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{name}: where one priority-sort episode is written and read")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return rho
+
+
 HEADS_SHOWN = ("max", "each")
 """How the head-weights figure shows several heads of a kind: ``max``, one panel per kind with
 each slot's largest weight over the heads (where any head looks: one head's weights when there
@@ -392,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     trace = trace_episode(model.circuit, model.config, length=length, seed=args.seed)
     written.append(out / f"weights_{weights_model.lower()}.png")
     plot_weights(trace, weights_model, written[-1], args.weights_heads)
+    if model.config.env_id == "memtasks/PrioritySort-v0" and trace.write_weights is not None:
+        written.append(out / f"placement_{weights_model.lower()}.png")
+        rho = plot_priority_placement(trace, weights_model, written[-1])
+        print(f"{weights_model}: rank correlation of priority with write slot {rho:+.2f}")
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
 

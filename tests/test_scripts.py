@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -245,6 +246,62 @@ def test_evaluate_over_several_checkpoints_gives_median_range_and_a_band(tmp_pat
     assert "DNC " + str(tmp_path / "runs" / "seed2" / "checkpoints" / "last.pt") in (
         capsys.readouterr().out
     )
+
+
+def priority_trace(write_slot_of_rank, heads=2, slots=12):
+    """A PrioritySort-shaped trace (bits 2, 5 inputs, 3 outputs): input i has priority
+    PRIORITIES[i]; one write head (of `heads`) puts it in `write_slot_of_rank(rank)` (rank 0: the
+    lowest priority), the other heads spread thin; reads visit slots 9, 8, 7."""
+    from memagents.evaluation import EpisodeTrace
+
+    priorities = np.array([0.3, -0.8, 0.9, 0.1, -0.2], dtype=np.float32)
+    steps, num_inputs = 9, 5
+    inputs = np.zeros((steps, 4), dtype=np.float32)
+    inputs[:num_inputs, 2], inputs[num_inputs, 3] = priorities, 1.0
+    mask = np.zeros(steps, dtype=np.float32)
+    mask[num_inputs + 1 :] = 1.0
+    writes = np.full((steps, heads, slots), 1.0 / slots, dtype=np.float32)
+    for i, rank in enumerate(np.argsort(np.argsort(priorities))):
+        writes[i, heads - 1] = 0.0
+        writes[i, heads - 1, write_slot_of_rank(rank)] = 1.0
+    reads = np.full((steps, 1, slots), 1.0 / slots, dtype=np.float32)
+    for k, t in enumerate(range(num_inputs + 1, steps)):
+        reads[t, 0] = 0.0
+        reads[t, 0, 9 - k] = 1.0
+    zeros = np.zeros((steps, 2), dtype=np.float32)
+    return EpisodeTrace(inputs, zeros, mask, zeros, writes, reads, None), priorities
+
+
+def test_priority_placement_finds_writes_placed_by_priority():
+    evaluate = load_script("evaluate")
+    trace, priorities = priority_trace(lambda rank: 2 + 2 * rank)
+    found, write_slots, read_slots, rho = evaluate.priority_placement(trace)
+    np.testing.assert_array_equal(found, priorities)
+    assert write_slots.tolist() == [8, 2, 10, 6, 4] and read_slots.tolist() == [9, 8, 7]
+    assert rho == pytest.approx(1.0)
+    reversed_trace, _ = priority_trace(lambda rank: 10 - 2 * rank)
+    assert evaluate.priority_placement(reversed_trace)[3] == pytest.approx(-1.0)
+    scrambled, _ = priority_trace(lambda rank: [4, 0, 8, 2, 6][rank])  # no order
+    assert abs(evaluate.priority_placement(scrambled)[3]) < 0.5
+    with pytest.raises(ValueError, match="no delimiter"):
+        evaluate.priority_placement(trace._replace(inputs=trace.inputs * 0))
+
+
+def test_evaluate_draws_the_placement_figure_on_priority_sort(tmp_path, capsys):
+    run = tmp_path / "runs" / "ps"
+    code = load_script("train").main([
+        "--preset", "ntm-priority-sort", "--max-steps", "2", "--runs-dir", str(run.parent),
+        "--run-name", "ps", "--no-visdom", "--no-progress", "--env-kwarg", "num_inputs=5",
+        "--env-kwarg", "num_outputs=3", "--circuit-kwarg", "controller_size=8",
+        "--circuit-kwarg", "memory_size=12",
+    ])  # fmt: skip
+    assert code == 0
+    out = tmp_path / "out"
+    argv = ["--model", f"NTM={run}", "--conditions", "num_inputs=5,num_outputs=3",
+            "--sequences", "4", "--out", str(out)]  # fmt: skip
+    assert load_script("evaluate").main(argv) == 0
+    assert (out / "placement_ntm.png").stat().st_size > 1000
+    assert "NTM: rank correlation of priority with write slot" in capsys.readouterr().out
 
 
 BAD_TRAIN_INPUT = [
