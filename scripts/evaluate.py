@@ -28,7 +28,8 @@ Writes into --out:
                          --weights-heads each one panel per head
     placement_<name>.png on PrioritySort: the slot written against each input's priority and
                          the slot read at each output step (the paper's figure 17), with the
-                         rank correlation of priority and write slot
+                         rank correlation of priority and write slot and the share of reads
+                         in priority order
 """
 
 from __future__ import annotations
@@ -234,12 +235,15 @@ def plot_weights(trace, name: str, path: Path, heads: str = "max") -> None:
     plt.close(fig)
 
 
-def priority_placement(trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def priority_placement(trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """A PrioritySort episode (inputs: bits, priority, delimiter channels): each input vector's
     priority, the memory slot the write heads favour at its step (the slot of the largest weight
     over slots and heads), the slot the read heads favour at each scored step, and the rank
     correlation (Spearman) of priority with write slot: near +1 or -1 when writes are placed by
-    priority, as the paper's NTM placed them (its figure 17), near 0 when not.
+    priority, as the paper's NTM placed them (its figure 17), near 0 when not; and the fraction
+    of output steps that read the slot where the input due at that step (the k-th highest
+    priority at output step k) was written: 1 when the reads go in priority order, wherever the
+    writes went.
 
     Raises:
         ValueError: a trace without write and read weights, or no delimiter step.
@@ -257,13 +261,16 @@ def priority_placement(trace) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     centred = [r - r.mean() for r in ranks]
     norm = float(np.sqrt((centred[0] ** 2).sum() * (centred[1] ** 2).sum()))
     rho = float((centred[0] * centred[1]).sum() / norm) if norm > 0 else 0.0
-    return priorities, write_slots, read_slots, rho
+    due = np.argsort(-priorities, kind="stable")[: len(read_slots)]
+    in_order = float(np.mean(write_slots[due] == read_slots)) if len(read_slots) else 0.0
+    return priorities, write_slots, read_slots, rho, in_order
 
 
-def plot_priority_placement(trace, name: str, path: Path) -> float:
+def plot_priority_placement(trace, name: str, path: Path) -> tuple[float, float]:
     """Write the priority-sort placement figure (``priority_placement``) to `path`: write slot
-    against priority, and read slot against output step; returns the rank correlation."""
-    priorities, write_slots, read_slots, rho = priority_placement(trace)
+    against priority, and read slot against output step; returns the rank correlation and the
+    fraction of reads in priority order."""
+    priorities, write_slots, read_slots, rho, in_order = priority_placement(trace)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.4), dpi=100)
     left.scatter(priorities, write_slots, s=18)
     left.set_xlabel("priority of the input vector")
@@ -272,14 +279,14 @@ def plot_priority_placement(trace, name: str, path: Path) -> float:
     right.plot(np.arange(len(read_slots)), read_slots, "o-", ms=4)
     right.set_xlabel("output step (highest priority first)")
     right.set_ylabel("memory slot read")
-    right.set_title("reads")
+    right.set_title(f"reads ({in_order:.0%} at the slot of the input due)")
     for ax in (left, right):
         ax.grid(alpha=0.3)
     fig.suptitle(f"{name}: where one priority-sort episode is written and read")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return rho
+    return rho, in_order
 
 
 HEADS_SHOWN = ("max", "each")
@@ -445,8 +452,11 @@ def main(argv: list[str] | None = None) -> int:
     plot_weights(trace, weights_model, written[-1], args.weights_heads)
     if model.config.env_id == "memtasks/PrioritySort-v0" and trace.write_weights is not None:
         written.append(out / f"placement_{weights_model.lower()}.png")
-        rho = plot_priority_placement(trace, weights_model, written[-1])
-        print(f"{weights_model}: rank correlation of priority with write slot {rho:+.2f}")
+        rho, in_order = plot_priority_placement(trace, weights_model, written[-1])
+        print(
+            f"{weights_model}: rank correlation of priority with write slot {rho:+.2f}; "
+            f"{in_order:.0%} of output steps read the slot of the input due"
+        )
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
 

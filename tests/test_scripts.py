@@ -275,10 +275,16 @@ def priority_trace(write_slot_of_rank, heads=2, slots=12):
 def test_priority_placement_finds_writes_placed_by_priority():
     evaluate = load_script("evaluate")
     trace, priorities = priority_trace(lambda rank: 2 + 2 * rank)
-    found, write_slots, read_slots, rho = evaluate.priority_placement(trace)
+    found, write_slots, read_slots, rho, in_order = evaluate.priority_placement(trace)
     np.testing.assert_array_equal(found, priorities)
     assert write_slots.tolist() == [8, 2, 10, 6, 4] and read_slots.tolist() == [9, 8, 7]
     assert rho == pytest.approx(1.0)
+    assert in_order == pytest.approx(1 / 3)  # reads 9, 8, 7; the three highest went to 10, 8, 6
+    due_read = trace.read_weights.copy()
+    for t, slot in zip(range(6, 9), (10, 8, 6), strict=True):
+        due_read[t, 0] = 0.0
+        due_read[t, 0, slot] = 1.0
+    assert evaluate.priority_placement(trace._replace(read_weights=due_read))[4] == 1.0
     reversed_trace, _ = priority_trace(lambda rank: 10 - 2 * rank)
     assert evaluate.priority_placement(reversed_trace)[3] == pytest.approx(-1.0)
     scrambled, _ = priority_trace(lambda rank: [4, 0, 8, 2, 6][rank])  # no order
@@ -301,7 +307,7 @@ def test_evaluate_draws_the_placement_figure_on_priority_sort(tmp_path, capsys):
             "--sequences", "4", "--out", str(out)]  # fmt: skip
     assert load_script("evaluate").main(argv) == 0
     assert (out / "placement_ntm.png").stat().st_size > 1000
-    assert "NTM: rank correlation of priority with write slot" in capsys.readouterr().out
+    assert "of output steps read the slot of the input due" in capsys.readouterr().out
 
 
 BAD_TRAIN_INPUT = [
