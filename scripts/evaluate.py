@@ -30,6 +30,10 @@ Writes into --out:
                          the slot read at each output step (the paper's figure 17), with the
                          rank correlation of priority and write slot and the share of reads
                          in priority order
+
+On DynamicNGrams, generalisation.md also holds each model's cost in bits per sequence against the
+optimal estimator's on the same sequences and the gap in percent, median (min-max) over its
+checkpoints.
 """
 
 from __future__ import annotations
@@ -55,12 +59,14 @@ from memagents.evaluation import (  # noqa: E402
     condition_label,
     condition_name,
     conditions_table,
+    dynamic_ngrams_task,
     load_circuit,
+    ngrams_cost,
     parse_condition,
     trace_episode,
 )
 from memagents.runs import CHECKPOINT_NAME, read_metrics  # noqa: E402
-from memagents.sweeps import spread  # noqa: E402
+from memagents.sweeps import median_range, spread  # noqa: E402
 
 
 def parse_curve(text: str) -> tuple[str, Path]:
@@ -371,6 +377,29 @@ def weights_figure(trace, name: str, heads: str = "max"):
     return fig
 
 
+def ngrams_table(loaded: dict, sequences: int, seed: int) -> str:
+    """DynamicNGrams: each model's cost in bits per sequence, the optimal estimator's on the same
+    sequences and the gap in percent (``memagents.evaluation.ngrams_cost``), median (min-max)
+    over the model's checkpoints, as a markdown table."""
+    lines = [
+        "Cost in bits per sequence against the optimal Bayesian estimator on the same sequences:",
+        "",
+        "| model | checkpoints | cost (bits per sequence) | optimal estimator | gap (%) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, models in loaded.items():
+        costs = [ngrams_cost(m.circuit, m.config, sequences, seed=seed) for m in models]
+        for model, cost in zip(models, costs, strict=True):
+            print(f"{name} {model.path}: {cost.loss_bits:.2f} bits, gap {cost.gap_percent:.2f}%")
+        cells = [
+            median_range([getattr(cost, field) for cost in costs], fmt)
+            for field, fmt in (("loss_bits", ".2f"), ("optimal_loss_bits", ".2f"),
+                               ("gap_percent", ".2f"))
+        ]  # fmt: skip
+        lines.append(f"| {name} | {len(models)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
@@ -418,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
             print(name if len(models) == 1 else f"{name} {model.path}", shown, flush=True)
     table = conditions_table(results, conditions)
     first = next(iter(loaded.values()))[0].config
+    if dynamic_ngrams_task(first.env_id, first.env_kwargs) is not None:
+        table += "\n\n" + ngrams_table(loaded, args.sequences, args.seed)
     _, _, key = x_axis(conditions)
     train_max = first.env_kwargs.get(f"max_{key}") if key else None
     several = any(len(models) > 1 for models in loaded.values())

@@ -310,6 +310,36 @@ def test_evaluate_draws_the_placement_figure_on_priority_sort(tmp_path, capsys):
     assert "of output steps read the slot of the input due" in capsys.readouterr().out
 
 
+def test_evaluate_reports_the_ngrams_cost_against_the_optimum(tmp_path):
+    from memagents.evaluation import load_circuit, ngrams_cost
+
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        code = load_script("train").main([
+            "--preset", "ntm-ngrams", "--max-steps", "2", "--runs-dir", str(runs),
+            "--run-name", f"s{seed}", "--seed", str(seed), "--no-visdom", "--no-progress",
+            "--env-kwarg", "length=12", "--circuit-kwarg", "controller_size=8",
+        ])  # fmt: skip
+        assert code == 0
+    out = tmp_path / "out"
+    argv = ["--model", f"NTM={runs}/s*/checkpoints/last.pt", "--conditions", "length=12",
+            "--sequences", "6", "--out", str(out)]  # fmt: skip
+    assert load_script("evaluate").main(argv) == 0
+    lines = (out / "generalisation.md").read_text().splitlines()
+    assert (
+        "| model | checkpoints | cost (bits per sequence) | optimal estimator | gap (%) |" in lines
+    )
+    header = lines.index(
+        "| model | checkpoints | cost (bits per sequence) | optimal estimator | gap (%) |"
+    )
+    (row,) = [line for line in lines[header:] if line.startswith("| NTM | 2 | ")]
+    gaps = []
+    for seed in (1, 2):
+        loaded = load_circuit(runs / f"s{seed}" / "checkpoints" / "last.pt")
+        gaps.append(ngrams_cost(loaded.circuit, loaded.config, 6, seed=0).gap_percent)
+    assert row.split("|")[5].strip() == (f"{sum(gaps) / 2:.2f} ({min(gaps):.2f}-{max(gaps):.2f})")
+
+
 BAD_TRAIN_INPUT = [
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--agent", "ntm", "--preset", "dnc-repeat-copy"], "trains agent 'dnc', not 'ntm'"),
