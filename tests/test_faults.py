@@ -51,7 +51,7 @@ def stop_at_a_random_moment(process: subprocess.Popen, run_dir: Path, signum: in
     deadline = time.time() + 120
     while process.poll() is None and last_logged_step(run_dir) <= start and time.time() < deadline:
         time.sleep(0.005)
-    time.sleep(rng.uniform(0.0, 0.05))
+    time.sleep(rng.uniform(0.0, 0.01))  # a tiny step takes about a millisecond
     if process.poll() is None:
         process.send_signal(signum)
 
@@ -87,7 +87,11 @@ def test_many_interrupts_at_random_moments_resume_to_a_straight_run(tmp_path):
         err = process.stderr.read()
         if code == 0:
             break
-        assert code == 130, err  # interrupted, with a checkpoint at the step boundary
+        if code != 130 and final_state(run_dir)["step"] == STEPS:
+            break  # the signal came after the last step was trained and saved (then compared)
+        assert code == 130, (
+            f"exit {code}: {err}"
+        )  # interrupted, with a checkpoint at a step boundary
         interrupts += 1
         assert interrupts < 60, "the run never finished"
         process = train("--resume", "stopped", "--no-visdom", *runs)
