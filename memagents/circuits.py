@@ -9,7 +9,10 @@ A memory circuit is controller -> access -> output layer. The controller sees [x
 access module turns the controller output into head parameters and returns r_t; the output layer
 sees [controller output, r_t]. `unroll` does the same maths as repeated `forward` calls but projects
 the inputs of all T steps before the loop and applies the output layer to all T steps after it,
-which removes two matmuls (and their backward) from every step.
+which removes two matmuls (and their backward) from every step. On the CPU with the access
+step's C kernel, the loop itself is one autograd node (`memagents.kernels.unroll`: the fused
+sequence, no graph per step); `circuit.fused_unroll = False` runs the step-by-step graph instead
+(same maths; the only path that supports a second backward).
 
 Shapes follow the legend in `memagents.addressing`.
 """
@@ -25,10 +28,13 @@ from torch import Tensor, nn
 from memagents.access import DNCAccess, DNCAccessState, NTMAccess, NTMAccessState
 from memagents.config import CIRCUIT_CONFIGS, DNCConfig, LSTMConfig, NTMConfig, circuit_config
 from memagents.controllers import (
+    FeedforwardController,
     FeedforwardState,
+    LSTMController,
     LSTMState,
     build_controller,
 )
+from memagents.kernels.unroll import unroll as fused_unroll
 
 __all__ = [
     "CIRCUITS",
@@ -56,6 +62,7 @@ class _MemoryCircuit(nn.Module):
     """Controller + access + output layer; subclasses build the access module."""
 
     name = ""
+    fused_unroll = True  # unroll through memagents.kernels.unroll where it applies
 
     def __init__(
         self,
@@ -97,13 +104,17 @@ class _MemoryCircuit(nn.Module):
         B, T, _ = inputs.shape
         if state is None:
             state = self.initial_state(B)
-        projected = self.controller.project_inputs(inputs).unbind(1)  # T x (B, 4C or C)
-        outputs, reads = [], []
-        for t in range(T):
-            output, read_vectors, state = self._step(projected[t], state)
-            outputs.append(output)
-            reads.append(read_vectors)
-        features = torch.cat([torch.stack(outputs, 1), torch.stack(reads, 1).flatten(2)], -1)
+        projected = self.controller.project_inputs(inputs)  # (B, T, 4C or C)
+        if self._unrolls_fused(projected):
+            output_seq, read_seq, state = fused_unroll(self, projected, state)
+        else:
+            outputs, reads = [], []
+            for projected_t in projected.unbind(1):
+                output, read_vectors, state = self._step(projected_t, state)
+                outputs.append(output)
+                reads.append(read_vectors)
+            output_seq, read_seq = torch.stack(outputs, 1), torch.stack(reads, 1)
+        features = torch.cat([output_seq, read_seq.flatten(2)], -1)
         logits = self.output(features)  # (B, T, O)
         return logits.clamp(-self.clip_value, self.clip_value), state
 
@@ -121,6 +132,20 @@ class _MemoryCircuit(nn.Module):
         if compiled is not None:
             return compiled(projected_input, state)
         return self._eager_step(projected_input, state)
+
+    def _unrolls_fused(self, projected: Tensor) -> bool:
+        """Whether `unroll` runs the fused sequence (`memagents.kernels.unroll`): on the CPU with
+        the access step's C kernel, in eager mode (no torch.compile, no compiled step), T >= 1."""
+        return (
+            self.fused_unroll
+            and projected.shape[1] > 0
+            and "_compiled_step" not in self.__dict__
+            and self.access.uses_kernel(projected)
+            and isinstance(self.controller, (LSTMController, FeedforwardController))
+            and not torch.compiler.is_compiling()
+            and type(projected) is Tensor
+            and torch._C._len_torch_dispatch_stack() == 0
+        )
 
     def _eager_step(
         self, projected_input: Tensor, state: MemoryCircuitState

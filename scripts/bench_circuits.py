@@ -10,6 +10,8 @@ weighs on all of them alike:
   train_step, env rollout    the same through the env step by step (`rollout`, the path before
                              the sampled batch; still the path for third-party envs)
   train_step, torch ops      the headline with the access step on torch ops (CPU: no C kernel)
+  train_step, step by step   the headline without the fused sequence (`fused_unroll = False`):
+                             the circuit's step T times under autograd, the C kernel per step
   train_step, compile_step() with `--compile`: the circuit's compiled step
   train_step, N torch threads  with `--compare-threads N`: the headline with N intra-op threads
                              (the fused kernels thread their batch loop from THREADED_MIN_BATCH
@@ -226,6 +228,10 @@ def make_items(
         on_torch_ops = new_circuit(envs)
         on_torch_ops.access.use_kernel = False
         agents["train_step, torch ops"] = agent_for(on_torch_ops, envs)
+        envs = new_envs()
+        step_by_step = new_circuit(envs)
+        step_by_step.fused_unroll = False
+        agents["train_step, step by step"] = agent_for(step_by_step, envs)
     if compiled and hasattr(circuit, "compile_step"):
         envs = new_envs()
         agents["train_step, compile_step()"] = agent_for(new_circuit(envs).compile_step(), envs)
@@ -704,8 +710,9 @@ def main() -> None:
             "Items: **train_step** is one training iteration as `scripts/train.py` runs it "
             "(sampled batch, unroll, loss, backward, gradient clipping, optimizer step); "
             '"env rollout" the same through the env step by step; "torch ops" without the C '
-            'kernels; "unroll + backward" and "access step + backward" the breakdown (no '
-            "data, no optimizer); the LSTMCell loop is the floor, trained by the same agent on "
+            'kernels; "step by step" without the fused sequence (the circuit\'s step under '
+            'autograd, T times); "unroll + backward" and "access step + backward" the breakdown '
+            "(no data, no optimizer); the LSTMCell loop is the floor, trained by the same agent on "
             "the same batches with the same optimizer. Time ratios are medians of same-round "
             "ratios. T: mean steps per batch.",
             "",

@@ -40,12 +40,15 @@ def tiny_work(preset: str = "dnc-repeat-copy", peers: dict | None = None):
 def test_every_item_works_on_the_same_batches(monkeypatch, preset):
     items = bench.make_items(tiny_work(preset), 3, CPU)
     assert set(items.run) == {
-        "train_step", "train_step, env rollout", "train_step, torch ops", "unroll + backward",
-        "access step + backward", "LSTMCell(8) loop, train_step",
+        "train_step", "train_step, env rollout", "train_step, torch ops",
+        "train_step, step by step", "unroll + backward", "access step + backward",
+        "LSTMCell(8) loop, train_step",
     }  # fmt: skip
     assert items.floor == "LSTMCell(8) loop, train_step" and items.headline == "train_step"
     assert items.agents["train_step, env rollout"].sampler is None
     assert not items.agents["train_step, torch ops"].circuit.access.use_kernel
+    assert items.agents["train_step"].circuit.fused_unroll
+    assert not items.agents["train_step, step by step"].circuit.fused_unroll
 
     seen: dict[str, list] = {}
     current = {"label": None}
@@ -143,8 +146,8 @@ def test_main_writes_the_markdown_table(monkeypatch, tmp_path, capsys):
     rows = [line for line in text.splitlines() if line.startswith("| tiny")]
     labels = [line.split("|")[4].strip() for line in rows]
     assert labels == [
-        "**train_step**", "train_step, torch ops", "LSTMCell(8) loop, train_step",
-        "unroll + backward", "access step + backward",
+        "**train_step**", "train_step, torch ops", "train_step, step by step",
+        "LSTMCell(8) loop, train_step", "unroll + backward", "access step + backward",
     ]  # fmt: skip
     assert "(50, a/peer)" in rows[0]
     assert bench.PEER_MEASUREMENT in text
@@ -171,7 +174,7 @@ def test_the_kernel_contrast_item_flips_the_kernels_threading(
 ):
     """At a batch below THREADED_MIN_BATCH the contrast runs the kernels on all threads, from it
     up on 1; during its own iteration only."""
-    from memagents.kernels import ntm
+    from memagents.kernels import ntm, unroll
 
     monkeypatch.setattr(bench.kernel_build, "THREADED_MIN_BATCH", min_batch)
     items = bench.make_items(
@@ -183,7 +186,8 @@ def test_the_kernel_contrast_item_flips_the_kernels_threading(
     assert label in items.run and "train_step, 2 torch threads" in items.run
     given = []
     original = ntm.threads_for
-    monkeypatch.setattr(ntm, "threads_for", lambda B: given.append(original(B)) or given[-1])
+    for module in (ntm, unroll):  # the step's kernel, and the fused sequence's
+        monkeypatch.setattr(module, "threads_for", lambda B: given.append(original(B)) or given[-1])
     threads = torch.get_num_threads()
     items.run[label]()
     assert given and set(given) == {kernel_threads}  # every kernel call of the iteration

@@ -111,19 +111,25 @@ def test_ntm_circuit_same_logits_and_gradients_with_and_without_kernel(controlle
 
 
 def test_the_kernel_is_what_runs_by_default(monkeypatch):
-    """The NTM on CPU calls the kernel (a check that the fast path is not silently skipped)."""
-    from memagents.kernels import ops
+    """The NTM on CPU unrolls through the fused sequence, and steps through the kernel when the
+    fused sequence is off (a check that the fast paths are not silently skipped)."""
+    from memagents.kernels import ops, unroll
 
-    calls = []
-    original = ops._NTMStep.apply
-    monkeypatch.setattr(ops._NTMStep, "apply", lambda *a: calls.append(1) or original(*a))
+    sequences, steps = [], []
+    fused, step = unroll._Unroll.apply, ops._NTMStep.apply
+    monkeypatch.setattr(unroll._Unroll, "apply", lambda *a: sequences.append(1) or fused(*a))
+    monkeypatch.setattr(ops._NTMStep, "apply", lambda *a: steps.append(1) or step(*a))
     circuit = build_circuit("ntm", 9, 8, memory_size=16)
     circuit.unroll(torch.rand(2, 5, 9))
-    assert len(calls) == 5
+    assert (len(sequences), len(steps)) == (1, 0)
+    circuit.fused_unroll = False
+    circuit.unroll(torch.rand(2, 5, 9))
+    assert (len(sequences), len(steps)) == (1, 5)
     assert "step on the fused C kernel" in repr(circuit)  # and so in every run's log
     circuit.access.use_kernel = False
+    circuit.fused_unroll = True  # not where the access step has no kernel
     circuit.unroll(torch.rand(2, 5, 9))
-    assert len(calls) == 5
+    assert (len(sequences), len(steps)) == (1, 5)
     assert "step on torch ops" in repr(circuit)
 
 
@@ -289,18 +295,23 @@ def test_dnc_circuit_same_logits_and_gradients_with_and_without_kernel(kwargs):
 
 
 def test_dnc_kernel_runs_by_default_and_only_where_it_applies(monkeypatch):
-    from memagents.kernels import ops
+    from memagents.kernels import ops, unroll
 
-    calls = []
-    original = ops._DNCStep.apply
-    monkeypatch.setattr(ops._DNCStep, "apply", lambda *a: calls.append(1) or original(*a))
+    sequences, steps = [], []
+    fused, step = unroll._Unroll.apply, ops._DNCStep.apply
+    monkeypatch.setattr(unroll._Unroll, "apply", lambda *a: sequences.append(1) or fused(*a))
+    monkeypatch.setattr(ops._DNCStep, "apply", lambda *a: steps.append(1) or step(*a))
     build_circuit("dnc", 6, 5).unroll(torch.rand(2, 4, 6))
-    assert len(calls) == 4
+    assert (len(sequences), len(steps)) == (1, 0)
+    circuit = build_circuit("dnc", 6, 5)
+    circuit.fused_unroll = False
+    circuit.unroll(torch.rand(2, 4, 6))
+    assert (len(sequences), len(steps)) == (1, 4)
     build_circuit("dnc", 6, 5, num_writes=2).unroll(torch.rand(2, 4, 6))  # two write heads
     circuit = build_circuit("dnc", 6, 5)
     circuit.access.stop_usage_gradient = False  # the kernel implements only the stopped gradient
     circuit.unroll(torch.rand(2, 4, 6))
-    assert len(calls) == 4
+    assert (len(sequences), len(steps)) == (1, 4)
 
 
 # -- threads over the batch ------------------------------------------------------------------------

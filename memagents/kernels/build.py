@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-SOURCES = ("common.h", "ntm_access.c", "dnc_access.c")
+SOURCES = ("common.h", "ntm_access.c", "dnc_access.c", "lstm_cell.c")
 # Reassociation lets gcc vectorize the reductions. Not -ffast-math: its finite-math assumption is
 # unsafe for saturated interfaces, and linking with it adds crtfastmath.o, which flushes denormals
 # to zero for the whole process (torch included).
@@ -198,6 +198,8 @@ SIGNATURES = (
     ("dnc_access_saved_size", 3, 0, True),
     ("dnc_access_forward", 5, 16, False),
     ("dnc_access_backward", 5, 25, True),
+    ("lstm_cell_forward", 3, 4, False),
+    ("lstm_cell_backward", 3, 6, False),
 )
 
 
