@@ -1,8 +1,11 @@
-r"""How trained NTMs copy at long lengths: where the heads go, episode by episode (copy task).
+r"""How trained NTMs copy and repeat-copy past their training range: where the heads go, episode
+by episode.
 
     python scripts/head_traces.py --checkpoint checkpoints/ntm-copy.pt --lengths 20 80 120
     python scripts/head_traces.py --checkpoint 'runs/sweeps/x/*/run/checkpoints/last.pt' \
         --lengths 80 120 --episodes 20 --out docs/results/head-traces.md
+    python scripts/head_traces.py --checkpoint 'runs/sweeps/rc/*/run/checkpoints/last.pt' \
+        --conditions length=10,repeats=10 length=20,repeats=10 length=10,repeats=20
 
 For each checkpoint and length, over --episodes fresh episodes of memtasks/Copy-v0 (seeds 0..E-1),
 from the traced weightings and memory (head 0 of each kind):
@@ -14,6 +17,15 @@ from the traced weightings and memory (head 0 of each kind):
 - unwritten rows left when the delimiter comes;
 - overwritten: the mean relative change of the sequence's rows during recall (0: the write head
   leaves them alone).
+For an NTM trained on memtasks/RepeatCopy-v0, over episodes of each --conditions (length and
+repeats; items at steps 1..L, the count at L+1, the output from L+2):
+- bit errors per sequence and the share of perfect episodes;
+- first wrong step: the output steps before the first wrong bit (median over episodes), beside
+  the training range's longest output (max_length x max_repeats steps);
+- read on the due slot: the share of output steps whose read head (largest weight) is on the slot
+  the write head wrote the due item to (item j mod L at output step j). At the step that wraps
+  from the last item to the first a trained head is often between the two, so a model that
+  loops well scores a little under 100%.
 A markdown table goes to stdout (and --out), with the command that made it; a sweep trial's
 checkpoint is named by its settings (its params.json).
 """
@@ -31,7 +43,7 @@ import numpy as np
 import torch
 
 from memagents.checkpoint import CheckpointError
-from memagents.evaluation import load_circuit, trace_episode
+from memagents.evaluation import load_circuit, parse_condition, trace_episode
 
 UNWRITTEN = 0.05
 """A row is unwritten while its norm is below this fraction of the largest row norm."""
@@ -43,12 +55,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--checkpoint", action="append", required=True,
                         help="a checkpoint file or a quoted glob (repeatable)")  # fmt: skip
-    parser.add_argument("--lengths", type=int, nargs="+", default=[20, 80, 120])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[20, 80, 120],
+                        help="copy: the lengths")  # fmt: skip
+    parser.add_argument("--conditions", nargs="+", default=["length=10,repeats=10"],
+                        help="repeat copy: length=L,repeats=R ...")  # fmt: skip
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--out", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     if args.episodes < 1 or min(args.lengths) < 1:
         parser.error("--episodes and --lengths must be >= 1")
+    try:
+        args.conditions = [parse_condition(text) for text in args.conditions]
+    except ValueError as error:
+        parser.error(str(error))
+    for condition in args.conditions:
+        if set(condition) != {"length", "repeats"} or min(condition.values()) < 1:
+            parser.error(f"--conditions: each needs length >= 1 and repeats >= 1, got {condition}")
     return args
 
 
@@ -76,6 +98,39 @@ def episode_figures(trace, length: int) -> dict[str, float]:
     )
 
 
+def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
+    """The figures of one repeat-copy episode (items at steps 1..L, output from L + 2)."""
+    write = trace.write_weights[:, 0]  # (T, N)
+    read = trace.read_weights[:, 0]
+    recall = np.nonzero(trace.mask)[0]
+    outputs = length * repeats
+    slots = write[1 : length + 1].argmax(-1)  # where item i went
+    expected = slots[np.arange(outputs) % length]
+    actual = read[length + 2 : length + 2 + outputs].argmax(-1)
+    wrong = (trace.outputs[recall] > 0.5) != (trace.targets[recall] > 0.5)  # (steps, bits)
+    wrong_steps = np.nonzero(wrong.any(-1))[0]
+    return dict(
+        bit_errors=float(wrong.sum()),
+        perfect=float(not wrong.any()),
+        first_wrong=float(wrong_steps[0]) if len(wrong_steps) else float(len(recall)),
+        on_slot=float(np.mean(actual == expected)),
+    )
+
+
+REPEAT_COLUMNS = [
+    ("bit_errors", "bit errors / seq", "{:.2f}"),
+    ("perfect", "perfect", "{:.0%}"),
+    ("first_wrong", "first wrong step (median)", "{:.0f}"),
+    ("on_slot", "read on the due slot", "{:.0%}"),
+]
+
+COLUMNS = [
+    ("bit_errors", "bit errors / seq", "{:.2f}"),
+    ("perfect", "perfect", "{:.0%}"),
+    ("loop_steps", "loop holds (output steps, median)", "{:.0f}"),
+    ("loop_share", "loop holds (share of the output)", "{:.0%}"),
+]
+
 COLUMNS = [
     ("bit_errors", "bit errors / seq", "{:.2f}"),
     ("perfect", "perfect", "{:.0%}"),
@@ -96,6 +151,12 @@ def label(path: Path) -> str:
     return str(path)
 
 
+def task_of(env_id: str) -> str | None:
+    """ "copy" or "repeat" for the envs this script traces, else None."""
+    name = env_id.rsplit("/", 1)[-1]
+    return {"Copy-v0": "copy", "RepeatCopy-v0": "repeat"}.get(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
@@ -103,32 +164,59 @@ def main(argv: list[str] | None = None) -> int:
     for pattern in args.checkpoint:
         found = sorted(glob.glob(pattern)) or [pattern]
         paths.extend(Path(p) for p in found)
-    lines = [
-        "| checkpoint | length | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " |",
-    ]
+    lines: list[str] = []
+    task = None
+    horizons = set()
     for path in paths:
         try:
             loaded = load_circuit(path)
         except (CheckpointError, OSError) as error:
             print(f"error: {path}: {error}", file=sys.stderr)
             return 2
-        if loaded.circuit.name != "ntm" or "Copy-v0" not in loaded.config.env_id:
-            print(f"error: {path}: needs an NTM trained on memtasks/Copy-v0", file=sys.stderr)
+        kind = task_of(loaded.config.env_id)
+        if loaded.circuit.name != "ntm" or kind is None:
+            print(f"error: {path}: needs an NTM trained on memtasks/Copy-v0 or "
+                  "memtasks/RepeatCopy-v0", file=sys.stderr)  # fmt: skip
             return 2
-        for length in args.lengths:
-            rows = [
-                episode_figures(
-                    trace_episode(loaded.circuit, loaded.config, length=length, seed=seed), length
-                )
-                for seed in range(args.episodes)
+        if task is not None and kind != task:
+            print(f"error: {path}: copy and repeat-copy checkpoints in one table", file=sys.stderr)
+            return 2
+        task = kind
+        columns = COLUMNS if kind == "copy" else REPEAT_COLUMNS
+        if not lines:
+            first = "length" if kind == "copy" else "length, repeats"
+            lines = [
+                f"| checkpoint | {first} | " + " | ".join(title for _, title, _ in columns) + " |",
+                "| --- | --- | " + " | ".join("---" for _ in columns) + " |",
             ]
-            means = {key: float(np.mean([r[key] for r in rows])) for key, _, _ in COLUMNS}
-            cells = [fmt.format(means[key]) for key, _, fmt in COLUMNS]
-            lines.append(f"| {label(path)} | {length} | " + " | ".join(cells) + " |")
+        if kind == "copy":
+            cases = [({"length": length}, length) for length in args.lengths]
+        else:
+            kwargs = loaded.config.env_kwargs
+            horizons.add(kwargs.get("max_length", 0) * kwargs.get("max_repeats", 0))
+            cases = [(c, f"{c['length']}, {c['repeats']}") for c in args.conditions]
+        for condition, name in cases:
+            rows = []
+            for seed in range(args.episodes):
+                trace = trace_episode(loaded.circuit, loaded.config, seed=seed, **condition)
+                if kind == "copy":
+                    rows.append(episode_figures(trace, condition["length"]))
+                else:
+                    rows.append(
+                        repeat_copy_figures(trace, condition["length"], condition["repeats"])
+                    )
+            summary = {key: float(np.mean([r[key] for r in rows])) for key, _, _ in columns}
+            if kind == "repeat":
+                summary["first_wrong"] = float(np.median([r["first_wrong"] for r in rows]))
+            cells = [fmt.format(summary[key]) for key, _, fmt in columns]
+            lines.append(f"| {label(path)} | {name} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     command = shlex.join(["python", "scripts/head_traces.py", *(argv or sys.argv[1:])])
-    table = "\n".join(lines) + f"\n\nMeans over {args.episodes} episodes. Made by `{command}`.\n"
+    notes = f"Means over {args.episodes} episodes"
+    if task == "repeat":
+        notes += (", the first wrong step's median; the training range's longest output: "
+                  + ", ".join(f"{h} steps" for h in sorted(horizons)))  # fmt: skip
+    table = "\n".join(lines) + f"\n\n{notes}. Made by `{command}`.\n"
     print()
     print(table)
     if args.out:

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from memagents.checkpoint import save_checkpoint
 from memagents.config import resolve_config
@@ -85,3 +86,55 @@ def test_a_sweep_trials_checkpoint_is_named_by_its_settings(tmp_path):
     script = load_script()
     assert script.label(trial / "run/checkpoints/last.pt") == "preset=ntm-copy, seed=2"
     assert script.label(tmp_path / "x.pt") == str(tmp_path / "x.pt")
+
+
+def repeat_trace(length=3, repeats=2, slots=8, lose_at=None) -> EpisodeTrace:
+    """A repeat-copy episode done by hand: items 1..L written to slots 2.., read in a loop; from
+    output step `lose_at` on the read head sits on slot 0 and the outputs are wrong."""
+    outputs = length * repeats
+    steps, bits = length + 3 + outputs, 2
+    write = np.zeros((steps, 1, slots))
+    read = np.zeros((steps, 1, slots))
+    for t in range(1, length + 1):
+        write[t, 0, 1 + t] = 1
+    targets = np.zeros((steps, bits + 1))
+    mask = np.zeros(steps)
+    for j in range(outputs):
+        t = length + 2 + j
+        lost = lose_at is not None and j >= lose_at
+        read[t, 0, 0 if lost else 2 + j % length] = 1
+        targets[t, j % bits] = 1
+        mask[t] = 1
+    targets[-1, -1], mask[-1] = 1, 1  # end marker
+    predictions = targets.copy()
+    if lose_at is not None:
+        predictions[length + 2 + lose_at :] = 1 - predictions[length + 2 + lose_at :]
+    return EpisodeTrace(None, targets, mask, predictions, write, read, None)
+
+
+def test_repeat_copy_figures_of_hand_made_episodes():
+    script = load_script()
+    figures = script.repeat_copy_figures(repeat_trace(), 3, 2)
+    assert figures["bit_errors"] == 0 and figures["perfect"] == 1
+    assert figures["on_slot"] == 1.0 and figures["first_wrong"] == 7  # the 6 outputs + end marker
+    figures = script.repeat_copy_figures(repeat_trace(lose_at=4), 3, 2)
+    assert figures["perfect"] == 0 and figures["first_wrong"] == 4
+    assert figures["on_slot"] == 4 / 6
+    assert figures["bit_errors"] == 3 * 3  # 2 output steps and the end marker, 3 bits each
+
+
+def test_the_cli_traces_a_repeat_copy_ntm_and_checks_its_conditions(tmp_path, capsys):
+    config = resolve_config(
+        "ntm", "ntm-repeat-copy", {"circuit_kwargs": dict(memory_size=16, controller_size=8)}
+    )
+    save_checkpoint(tmp_path / "rc.pt", SupervisedTrainer(config).checkpoint(0.0))
+    script = load_script()
+    argv = ["--checkpoint", str(tmp_path / "rc.pt"), "--episodes", "2", "--conditions",
+            "length=3,repeats=2", "length=5,repeats=3"]  # fmt: skip
+    assert script.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| 3, 2 |" in out and "| 5, 3 |" in out and "longest output: 100 steps" in out
+    with pytest.raises(SystemExit) as exit_:
+        script.main([*argv[:4], "--conditions", "length=3"])
+    assert exit_.value.code == 2
+    assert "each needs length >= 1 and repeats >= 1" in capsys.readouterr().err
