@@ -105,7 +105,7 @@ class _MemoryCircuit(nn.Module):
         if state is None:
             state = self.initial_state(B)
         projected = self.controller.project_inputs(inputs)  # (B, T, 4C or C)
-        if self._unrolls_fused(projected):
+        if self._unrolls_fused(projected, state):
             output_seq, read_seq, state = fused_unroll(self, projected, state)
         else:
             outputs, reads = [], []
@@ -133,9 +133,12 @@ class _MemoryCircuit(nn.Module):
             return compiled(projected_input, state)
         return self._eager_step(projected_input, state)
 
-    def _unrolls_fused(self, projected: Tensor) -> bool:
+    def _unrolls_fused(self, projected: Tensor, state: MemoryCircuitState) -> bool:
         """Whether `unroll` runs the fused sequence (`memagents.kernels.unroll`): on the CPU with
-        the access step's C kernel, in eager mode (no torch.compile, no compiled step), T >= 1."""
+        the access step's C kernel, in eager mode (no torch.compile, no compiled step), T >= 1,
+        every parameter and state tensor of the inputs' dtype (else the step-by-step path, which
+        says what does not match)."""
+        tensors = (*self.controller.parameters(), *self.access.parameters(), *state.controller)
         return (
             self.fused_unroll
             and projected.shape[1] > 0
@@ -145,6 +148,7 @@ class _MemoryCircuit(nn.Module):
             and not torch.compiler.is_compiling()
             and type(projected) is Tensor
             and torch._C._len_torch_dispatch_stack() == 0
+            and all(t.dtype == projected.dtype and t.is_cpu for t in (*tensors, *state.access))
         )
 
     def _eager_step(

@@ -83,7 +83,30 @@ def test_fused_sequence_equals_the_step_by_step_graph(case, dtype):
     torch.manual_seed(0)
     circuit = build_circuit(name, 9, 8, **settings).to(dtype)
     inputs = torch.rand(3, 7, 9, dtype=dtype) * 2 - 1
-    fused, stepped = run(circuit, inputs, True), run(circuit, inputs, False)
+    assert_same(run(circuit, inputs, True), run(circuit, inputs, False), dtype)
+
+
+@pytest.mark.parametrize("case", ["ntm-lstm", "dnc-lstm"])
+def test_the_same_with_the_kernels_threaded_and_some_parameters_frozen(case):
+    """A batch that the kernels split over 2 threads, and parameters that want no gradient."""
+    name, settings = CASES[case]
+    torch.manual_seed(0)
+    circuit = build_circuit(name, 9, 8, **settings).double()
+    circuit.controller.hidden_weight.requires_grad_(False)
+    circuit.access.interface.bias.requires_grad_(False)
+    inputs = torch.rand(build.THREADED_MIN_BATCH + 1, 6, 9, dtype=torch.float64)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fused, stepped = run(circuit, inputs, True), run(circuit, inputs, False)
+    finally:
+        torch.set_num_threads(previous)
+    assert fused[2]["controller.hidden_weight"] is None
+    assert fused[2]["access.interface.bias"] is None
+    assert_same(fused, stepped, torch.float64)
+
+
+def assert_same(fused, stepped, dtype):
     tolerance = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
     torch.testing.assert_close(fused[0], stepped[0], **tolerance)
     for index, (a, b) in enumerate(zip(fused[1], stepped[1], strict=True)):
@@ -102,12 +125,13 @@ def test_fused_sequence_equals_the_step_by_step_graph(case, dtype):
             torch.testing.assert_close(grad, expected, **tolerance, msg=key)
 
 
-@pytest.mark.parametrize("case", ["ntm-lstm", "dnc-lstm"])
-def test_without_gradients_the_same_outputs_and_no_graph(case):
+@pytest.mark.parametrize("steps", [11, 12])  # the last state in either of the two slots
+@pytest.mark.parametrize("case", ["ntm-lstm", "ntm-ff-2x2", "dnc-lstm", "dnc-ff"])
+def test_without_gradients_the_same_outputs_and_no_graph(case, steps):
     name, settings = CASES[case]
     torch.manual_seed(0)
     circuit = build_circuit(name, 9, 8, **settings)
-    inputs = torch.rand(4, 11, 9)
+    inputs = torch.rand(4, steps, 9)
     with torch.no_grad():
         logits, final = circuit.unroll(inputs)
     circuit.fused_unroll = False
@@ -115,8 +139,10 @@ def test_without_gradients_the_same_outputs_and_no_graph(case):
         reference, reference_final = circuit.unroll(inputs)
     assert logits.grad_fn is None
     torch.testing.assert_close(logits, reference)
+    torch.testing.assert_close(tuple(final.controller), tuple(reference_final.controller))
+    torch.testing.assert_close(final.access.read_vectors, reference_final.access.read_vectors)
     if name == "ntm":
-        torch.testing.assert_close(final.access.memory, reference_final.access.memory)
+        torch.testing.assert_close(tuple(final.access), tuple(reference_final.access))
     else:  # from zero usage, rounding may pick another free slot first: compare as a set
         sort = torch.sort
         torch.testing.assert_close(
@@ -157,31 +183,60 @@ def test_a_gradient_through_the_final_state_alone_reaches_the_inputs():
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 def test_the_c_lstm_cell_matches_torch_over_its_range(dtype):
-    """tanh from exp (vectorized) and its series near 0 against torch's lstm_cell, from
-    saturated gates to pre-activations of 1e-8."""
+    """tanh from exp (vectorized) and its series near 0 against torch's lstm_cell, forward and
+    backward, from saturated gates to pre-activations of 1e-8."""
     C, B = 40, 6
     generator = torch.Generator().manual_seed(0)
     scales = torch.tensor([1e-8, 1e-3, 0.04, 0.06, 0.5, 2.0, 8.0, 60.0], dtype=dtype)
     gates = torch.randn(B, 4 * C, generator=generator, dtype=dtype)
     gates = gates * scales[torch.randint(0, len(scales), (B, 4 * C), generator=generator)]
     prev_cell = torch.randn(B, C, generator=generator, dtype=dtype) * 3
+    grad_hidden, grad_cell = (torch.randn(B, C, generator=generator, dtype=dtype) for _ in "hc")
     hidden, cell = torch.empty(B, C, dtype=dtype), torch.empty(B, C, dtype=dtype)
     activations = gates.clone()
     build.kernel("lstm_cell_forward", dtype)(
         B, C, C, *build.pointers(activations, prev_cell, hidden, cell)
     )
-    weight = torch.zeros(4 * C, 1, dtype=dtype)
+    grad_gates, grad_prev_cell = torch.empty_like(gates), grad_cell.clone()
+    build.kernel("lstm_cell_backward", dtype)(
+        B, C, C,
+        *build.pointers(activations, prev_cell, cell, grad_hidden, grad_prev_cell, grad_gates),
+    )  # fmt: skip
+
+    leaves = [gates.clone().requires_grad_(), prev_cell.clone().requires_grad_()]
     zeros = torch.zeros(B, 1, dtype=dtype)
     expected = torch.lstm_cell(
-        zeros,
-        (zeros.expand(B, C), prev_cell),
-        weight,
-        torch.zeros(4 * C, C, dtype=dtype),
-        gates,
-        None,
-    )
-    tolerance = (
-        {"rtol": 1e-12, "atol": 1e-15} if dtype == torch.float64 else {"rtol": 2e-6, "atol": 1e-7}
-    )
+        zeros, (zeros.expand(B, C), leaves[1]), torch.zeros(4 * C, 1, dtype=dtype),
+        torch.zeros(4 * C, C, dtype=dtype), leaves[0], None,
+    )  # fmt: skip
+    expected_grads = torch.autograd.grad(expected, leaves, (grad_hidden, grad_cell))
+    if dtype == torch.float64:
+        tolerance = {"rtol": 1e-12, "atol": 1e-15}
+    else:
+        tolerance = {"rtol": 2e-6, "atol": 1e-6}
     torch.testing.assert_close(hidden, expected[0], **tolerance)
     torch.testing.assert_close(cell, expected[1], **tolerance)
+    torch.testing.assert_close(grad_gates, expected_grads[0], **tolerance)
+    torch.testing.assert_close(grad_prev_cell, expected_grads[1], **tolerance)
+
+
+def test_the_final_state_holds_no_other_step():
+    """The final state is copies: carried on (truncated backpropagation), it must not keep every
+    step's memory and links alive, and it can be changed in place as the step-by-step one."""
+    circuit = build_circuit("dnc", 6, 5, controller_size=16)
+    _, final = circuit.unroll(torch.rand(2, 30, 6))
+    for tensor in (*final.controller, *final.access):
+        assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+    final.access.memory.mul_(0.5)
+
+
+def test_a_state_of_another_dtype_takes_the_step_by_step_path():
+    """Pointers to C must not meet a tensor of another dtype: that path raises instead."""
+    circuit = build_circuit("ntm", 9, 8, memory_size=16)
+    state = circuit.initial_state(2)
+    state = state._replace(
+        controller=state.controller._replace(cell=state.controller.cell.double())
+    )
+    projected = circuit.controller.project_inputs(torch.rand(2, 3, 9))
+    assert not circuit._unrolls_fused(projected, state)
+    assert circuit._unrolls_fused(projected, circuit.initial_state(2))

@@ -14,10 +14,12 @@
 
 /* tanh from exp alone, so that gcc vectorizes the loops below with the vector exp (common.h):
  * (1 - e) / (1 + e) with e = exp(-2|x|), and near 0, where 1 - e loses digits, the Taylor series
- * to x^7 (its error below |x| = 0.05 is under 1e-12 of tanh). */
+ * to x^11 (its error below |x| = 0.05 is under 1e-16 of tanh). */
 static real NAME(tanh_exp)(real x) {
     const real a = fabs(x), e = exp(-2 * a), x2 = x * x;
-    const real series = x * (1 + x2 * ((real)-1 / 3 + x2 * ((real)2 / 15 - x2 * (real)17 / 315)));
+    const real tail = (real)62 / 2835 + x2 * ((real)-1382 / 155925);
+    const real series =
+        x * (1 + x2 * ((real)-1 / 3 + x2 * ((real)2 / 15 + x2 * ((real)-17 / 315 + x2 * tail))));
     const real t = (1 - e) / (1 + e);
     return a < (real)0.05 ? series : (x < 0 ? -t : t);
 }

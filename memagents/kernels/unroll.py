@@ -89,17 +89,23 @@ class _Unroll(torch.autograd.Function):
         *access0: Tensor,
     ) -> tuple[Tensor, ...]:
         B, T, C, R, W = g.B, g.T, g.C, g.R, g.W
-        slots = T + 1 if keep else 2
+        # Without a backward to come, the per-step buffers other than the outputs and reads hold
+        # two steps, the state buffers the current and the next state.
+        slots, steps = (T + 1, T) if keep else (2, 2)
+
+        def at(t: int) -> int:  # a step's slot in the per-step buffers
+            return t if keep else t % 2
+
         new = projected.new_empty
         threads = threads_for(B)
         dtype = projected.dtype
 
         proj = projected.transpose(0, 1)  # (T, B, G), read one step at a time
-        gates = new(T, B, 4 * C if g.lstm else C)
+        gates = new(steps, B, 4 * C if g.lstm else C)
         outputs = new(T, B, C)
         reads = new(T, B, R, W)
-        interface = new(T, B, g.I)
-        cells = new(T, B, C) if g.lstm else None
+        interface = new(steps, B, g.I)
+        cells = new(steps, B, C) if g.lstm else None
         states = [new(slots, *shape) for shape in g.state_shapes]
         for buffer, initial in zip(states, access0, strict=True):
             buffer[0].copy_(initial)
@@ -111,7 +117,7 @@ class _Unroll(torch.autograd.Function):
             step = kernel("dnc_access_forward", dtype)
             saved_size = kernel("dnc_access_saved_size", torch.float64)(g.N, W, R)
             sizes = (B, g.N, W, R, threads)
-        saved = new(T if keep else 1, B, saved_size)
+        saved = new(T if keep else 1, B, saved_size)  # read right after it is written
         layout = layout_pointer(g.offsets)
         state_pointers = [_slot_pointers(buffer) for buffer in states]
         saved_pointers = _slot_pointers(saved)
@@ -124,7 +130,7 @@ class _Unroll(torch.autograd.Function):
             assert hidden0 is not None and cell0 is not None
             cell_step = kernel("lstm_cell_forward", dtype)
             hidden0, cell0 = hidden0.contiguous(), cell0.contiguous()
-            cell_pointers = [cell0.data_ptr(), *_slot_pointers(cells)]
+            cell_pointers = _slot_pointers(cells)
             gates_pointers = _slot_pointers(gates)
             outputs_pointers = _slot_pointers(outputs)
         gates_t, outputs_t, reads_t, interface_t = (
@@ -132,41 +138,44 @@ class _Unroll(torch.autograd.Function):
             interface.unbind(0),
         )  # fmt: skip
         for t in range(T):
+            k = at(t)
             prev_reads = reads0.view(B, R * W) if t == 0 else reads_t[t - 1]
-            torch.addmm(proj[t], prev_reads, reads_weight_t, out=gates_t[t])
+            torch.addmm(proj[t], prev_reads, reads_weight_t, out=gates_t[k])
             if g.lstm:
-                gates_t[t].addmm_(hidden0 if t == 0 else outputs_t[t - 1], hidden_weight_t)
+                gates_t[k].addmm_(hidden0 if t == 0 else outputs_t[t - 1], hidden_weight_t)
+                prev_cell = cell0.data_ptr() if t == 0 else cell_pointers[at(t - 1)]
                 cell_step(
-                    B, C, C, gates_pointers[t], cell_pointers[t], outputs_pointers[t],
-                    cell_pointers[t + 1],
+                    B, C, C, gates_pointers[k], prev_cell, outputs_pointers[t], cell_pointers[k]
                 )  # fmt: skip
             else:
-                torch.clamp(gates_t[t], 0.0, g.clip, out=outputs_t[t])
-            torch.addmm(interface_bias, outputs_t[t], interface_weight_t, out=interface_t[t])
+                torch.clamp(gates_t[k], 0.0, g.clip, out=outputs_t[t])
+            torch.addmm(interface_bias, outputs_t[t], interface_weight_t, out=interface_t[k])
             now, then = (t, t + 1) if keep else (t % 2, (t + 1) % 2)
             prev = [pointers[now] for pointers in state_pointers]
             nxt = [pointers[then] for pointers in state_pointers]
             saved_pointer = saved_pointers[t if keep else 0]
             if g.circuit == "ntm":  # in: memory, read, write; out: reads, read, write, memory
                 step(
-                    *sizes, layout, interface_pointers[t], *prev, reads_pointers[t], nxt[1],
+                    *sizes, layout, interface_pointers[k], *prev, reads_pointers[t], nxt[1],
                     nxt[2], nxt[0], saved_pointer,
                 )  # fmt: skip
             else:  # out: reads, read, write, usage, link, precedence, memory
                 step(
-                    *sizes, layout, interface_pointers[t], *prev, reads_pointers[t], *nxt[1:],
+                    *sizes, layout, interface_pointers[k], *prev, reads_pointers[t], *nxt[1:],
                     nxt[0], saved_pointer,
                 )  # fmt: skip
 
+        # The final state as copies: views would keep every step's buffers alive as long as the
+        # state (a carried state in truncated backpropagation, say).
         final = T if keep else T % 2
-        final_state = tuple(buffer[final] for buffer in states)
+        final_state = tuple(buffer[final].clone() for buffer in states)
         if keep:
             ctx.geometry = g
             ctx.save_for_backward(
                 reads_weight, hidden_weight, interface_weight, hidden0, cell0, reads0,
                 gates, outputs, reads, interface, cells, saved, *states,
             )  # fmt: skip
-        cell_final = cells[T - 1] if cells is not None else outputs.new_empty(0)
+        cell_final = cells[at(T - 1)].clone() if cells is not None else outputs.new_empty(0)
         return outputs.transpose(0, 1), reads.transpose(0, 1), cell_final, *final_state
 
     @staticmethod
@@ -335,10 +344,10 @@ def unroll(circuit: Any, projected: Tensor, state: Any) -> tuple[Tensor, Tensor,
         state.access.read_vectors,
         *access0,
     )
-    last_reads = reads[:, -1]
+    last_reads = reads[:, -1].clone()  # not a view: see the final state above
     if is_ntm:
         access_state: Any = NTMAccessState(*final, last_reads)
     else:
         access_state = DNCAccessState(*final, last_reads)
-    controller_state = LSTMState(outputs[:, -1], cell) if lstm else state.controller
+    controller_state = LSTMState(outputs[:, -1].clone(), cell) if lstm else state.controller
     return outputs, reads, MemoryCircuitState(controller_state, access_state)
