@@ -11,7 +11,9 @@ For each checkpoint and length, over --episodes fresh episodes of memtasks/Copy-
 from the traced weightings and memory (head 0 of each kind):
 - bit errors per sequence (mean) and the share of perfect episodes;
 - start found: the share of episodes whose read head, at the first recall step, is on the slot
-  the write head wrote the first item to (largest weight);
+  the write head wrote the first item to (largest weight); where it is instead (median signed
+  offset in slots, circular), and how focused (its largest weight, mean: near 1 a sharp jump,
+  near 1/N a read spread over the memory);
 - read mass on unwritten rows: the read head's mean total weight, over the input steps, on rows
   not yet written (row norm below 5% of the largest row norm at that step);
 - unwritten rows left when the delimiter comes;
@@ -88,10 +90,14 @@ def episode_figures(trace, length: int) -> dict[str, float]:
     rows = write[:length].argmax(-1)
     before, after = memory[length][rows], memory[-1][rows]
     errors = ((trace.outputs[recall] > 0.5) != (trace.targets[recall] > 0.5)).sum()
+    slots = read.shape[-1]
+    offset = (int(read[recall[0]].argmax()) - first_slot + slots // 2) % slots - slots // 2
     return dict(
         bit_errors=float(errors),
         perfect=float(errors == 0),
-        start_found=float(int(read[recall[0]].argmax()) == first_slot),
+        start_found=float(offset == 0),
+        start_offset=float(offset),
+        start_peak=float(read[recall[0]].max()),
         unwritten_mass=float(np.mean(mass)) if mass else float("nan"),
         unwritten_rows=float(unwritten[length - 1].sum()),
         overwritten=float(np.abs(after - before).mean() / (np.abs(before).mean() + 1e-12)),
@@ -135,6 +141,8 @@ COLUMNS = [
     ("bit_errors", "bit errors / seq", "{:.2f}"),
     ("perfect", "perfect", "{:.0%}"),
     ("start_found", "start found", "{:.0%}"),
+    ("start_offset", "read - start at recall (slots, median)", "{:+.0f}"),
+    ("start_peak", "read peak at recall", "{:.2f}"),
     ("unwritten_mass", "read mass on unwritten rows", "{:.2f}"),
     ("unwritten_rows", "unwritten rows at delimiter", "{:.0f}"),
     ("overwritten", "overwritten in recall", "{:.3f}"),
@@ -206,13 +214,14 @@ def main(argv: list[str] | None = None) -> int:
                         repeat_copy_figures(trace, condition["length"], condition["repeats"])
                     )
             summary = {key: float(np.mean([r[key] for r in rows])) for key, _, _ in columns}
-            if kind == "repeat":
-                summary["first_wrong"] = float(np.median([r["first_wrong"] for r in rows]))
+            for key in ("first_wrong", "start_offset"):  # medians
+                if key in summary:
+                    summary[key] = float(np.median([r[key] for r in rows]))
             cells = [fmt.format(summary[key]) for key, _, fmt in columns]
             lines.append(f"| {label(path)} | {name} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     command = shlex.join(["python", "scripts/head_traces.py", *(argv or sys.argv[1:])])
-    notes = f"Means over {args.episodes} episodes"
+    notes = f"Means over {args.episodes} episodes (the columns marked median: medians)"
     if task == "repeat":
         notes += (", the first wrong step's median; the training range's longest output: "
                   + ", ".join(f"{h} steps" for h in sorted(horizons)))  # fmt: skip

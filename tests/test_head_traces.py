@@ -54,11 +54,13 @@ def test_episode_figures_of_a_hand_made_episode():
     figures = load_script().episode_figures(copy_trace(), 4)
     assert figures["bit_errors"] == 1 and figures["perfect"] == 0
     assert figures["start_found"] == 1
+    assert figures["start_offset"] == 0 and figures["start_peak"] == 1
     assert figures["unwritten_mass"] == 1.0  # the read head sat on unwritten rows only
     assert figures["unwritten_rows"] == 10 - 4
     assert figures["overwritten"] == 0
     figures = load_script().episode_figures(copy_trace(read_start=2, overwrite=True), 4)
     assert figures["start_found"] == 0
+    assert figures["start_offset"] == -1  # one slot before the start (3)
     assert figures["overwritten"] > 0
 
 
