@@ -46,6 +46,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -100,6 +101,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--sequences", type=int, default=1000, help="sequences per condition")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-threads", type=int, default=1, help="torch threads (default 1, as "
+                        "training: a second thread can make a step several times slower on a "
+                        "busy 2-core machine; 0: torch's default)")  # fmt: skip
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--weights-model", help="NAME of the model whose head weights are drawn")
     parser.add_argument("--weights-length", type=int, default=20)
@@ -407,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         conditions = conditions_of(args)
         if args.sequences < 1:
             raise ValueError(f"--sequences must all be >= 1, got [{args.sequences}]")
+        if args.num_threads < 0:
+            raise ValueError(f"--num-threads must be >= 0, got {args.num_threads}")
         names = [name for name, _ in args.model]
         if len(set(names)) < len(names):
             raise ValueError(f"a model NAME given twice in --model: {names}")
@@ -418,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --weights-model {args.weights_model!r} is not one of {list(paths)}",
               file=sys.stderr)  # fmt: skip
         return 2
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
     loaded = {}
     for name, files in paths.items():
         try:

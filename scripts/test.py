@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sequences", type=int, default=200, help="episodes per length")
     parser.add_argument("--show-length", type=int, help="length of the episode shown step by step")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-threads", type=int, default=1, help="torch threads (default 1, as "
+                        "training; 0: torch's default)")  # fmt: skip
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--out",
@@ -71,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         if value < 1:
             print(f"error: {name} must be >= 1, got {value}", file=sys.stderr)
             return 2
+    if args.num_threads < 0:
+        print(f"error: --num-threads must be >= 0, got {args.num_threads}", file=sys.stderr)
+        return 2
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
     if args.lengths and min(args.lengths) < 1:
         print(f"error: --lengths must all be >= 1, got {args.lengths}", file=sys.stderr)
         return 2

@@ -502,6 +502,10 @@ def test_bench_tasks_prints_each_data_path():
         ("test", ["--checkpoint", "checkpoints/dnc-repeat-copy.pt", "--repeats", "0",
                   "--lengths", "2"], "options['repeats'] must be an integer"),
         ("test", ["--checkpoint", "checkpoints/ntm-copy.pt", "--lengths", "0"], "--lengths must"),
+        ("evaluate", ["--model", "A=checkpoints/ntm-copy.pt", "--num-threads", "-1"],
+         "--num-threads must be >= 0"),
+        ("test", ["--checkpoint", "checkpoints/ntm-copy.pt", "--num-threads", "-1"],
+         "--num-threads must be >= 0"),
     ],
 )  # fmt: skip
 def test_bad_evaluation_input_is_one_line_and_exit_2(tmp_path, capsys, script, argv, message):
