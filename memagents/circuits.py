@@ -138,16 +138,17 @@ class _MemoryCircuit(nn.Module):
         the access step's C kernel, in eager mode (no torch.compile, no compiled step), T >= 1,
         every parameter and state tensor of the inputs' dtype (else the step-by-step path, which
         says what does not match)."""
+        if torch.compiler.is_compiling():  # first: the checks below are not traceable
+            return False
         tensors = (*self.controller.parameters(), *self.access.parameters(), *state.controller)
         return (
             self.fused_unroll
             and projected.shape[1] > 0
             and "_compiled_step" not in self.__dict__
-            and self.access.uses_kernel(projected)
-            and isinstance(self.controller, (LSTMController, FeedforwardController))
-            and not torch.compiler.is_compiling()
             and type(projected) is Tensor
             and torch._C._len_torch_dispatch_stack() == 0
+            and self.access.uses_kernel(projected)
+            and isinstance(self.controller, (LSTMController, FeedforwardController))
             and all(t.dtype == projected.dtype and t.is_cpu for t in (*tensors, *state.access))
         )
 
