@@ -133,13 +133,6 @@ REPEAT_COLUMNS = [
 COLUMNS = [
     ("bit_errors", "bit errors / seq", "{:.2f}"),
     ("perfect", "perfect", "{:.0%}"),
-    ("loop_steps", "loop holds (output steps, median)", "{:.0f}"),
-    ("loop_share", "loop holds (share of the output)", "{:.0%}"),
-]
-
-COLUMNS = [
-    ("bit_errors", "bit errors / seq", "{:.2f}"),
-    ("perfect", "perfect", "{:.0%}"),
     ("start_found", "start found", "{:.0%}"),
     ("start_offset", "read - start at recall (slots, median)", "{:+.0f}"),
     ("start_peak", "read peak at recall", "{:.2f}"),
@@ -147,6 +140,10 @@ COLUMNS = [
     ("unwritten_rows", "unwritten rows at delimiter", "{:.0f}"),
     ("overwritten", "overwritten in recall", "{:.3f}"),
 ]
+
+
+MEDIANS = {"start_offset", "first_wrong"}
+"""The columns summarised by their median over episodes (the others by their mean)."""
 
 
 def label(path: Path) -> str:
@@ -214,16 +211,15 @@ def main(argv: list[str] | None = None) -> int:
                         repeat_copy_figures(trace, condition["length"], condition["repeats"])
                     )
             summary = {key: float(np.mean([r[key] for r in rows])) for key, _, _ in columns}
-            for key in ("first_wrong", "start_offset"):  # medians
-                if key in summary:
-                    summary[key] = float(np.median([r[key] for r in rows]))
+            for key in MEDIANS & summary.keys():
+                summary[key] = float(np.median([r[key] for r in rows]))
             cells = [fmt.format(summary[key]) for key, _, fmt in columns]
             lines.append(f"| {label(path)} | {name} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     command = shlex.join(["python", "scripts/head_traces.py", *(argv or sys.argv[1:])])
     notes = f"Means over {args.episodes} episodes (the columns marked median: medians)"
     if task == "repeat":
-        notes += (", the first wrong step's median; the training range's longest output: "
+        notes += ("; the training range's longest output: "
                   + ", ".join(f"{h} steps" for h in sorted(horizons)))  # fmt: skip
     table = "\n".join(lines) + f"\n\n{notes}. Made by `{command}`.\n"
     print()

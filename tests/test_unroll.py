@@ -195,11 +195,11 @@ def test_the_c_lstm_cell_matches_torch_over_its_range(dtype):
     hidden, cell = torch.empty(B, C, dtype=dtype), torch.empty(B, C, dtype=dtype)
     activations = gates.clone()
     build.kernel("lstm_cell_forward", dtype)(
-        B, C, C, *build.pointers(activations, prev_cell, hidden, cell)
+        B, C, *build.pointers(activations, prev_cell, hidden, cell)
     )
     grad_gates, grad_prev_cell = torch.empty_like(gates), grad_cell.clone()
     build.kernel("lstm_cell_backward", dtype)(
-        B, C, C,
+        B, C,
         *build.pointers(activations, prev_cell, cell, grad_hidden, grad_prev_cell, grad_gates),
     )  # fmt: skip
 

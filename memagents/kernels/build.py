@@ -198,8 +198,8 @@ SIGNATURES = (
     ("dnc_access_saved_size", 3, 0, True),
     ("dnc_access_forward", 5, 16, False),
     ("dnc_access_backward", 5, 25, True),
-    ("lstm_cell_forward", 3, 4, False),
-    ("lstm_cell_backward", 3, 6, False),
+    ("lstm_cell_forward", 2, 4, False),
+    ("lstm_cell_backward", 2, 6, False),
 )
 
 

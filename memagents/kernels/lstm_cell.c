@@ -6,9 +6,8 @@
  *   i, f, o = sigmoid(a_i, a_f, a_o), g = tanh(a_g), c = f c_prev + i g, h = o tanh(c)
  *
  * lstm_cell_forward: gates (B, 4C) holds the pre-activations a and is overwritten with the
- * activations (i, f, g, o), which the backward reads; the hidden state h is written with row
- * stride ldh, so it can land inside a wider row (the next step's [reads, h] input).
- * lstm_cell_backward: from the gradients of h (row stride ldg) and c, the gradients of the
+ * activations (i, f, g, o), which the backward reads; h and c are (B, C).
+ * lstm_cell_backward: from the gradients of h and c (B, C), the gradients of the
  * pre-activations (B, 4C) and of c_prev (written over grad_cell).
  */
 
@@ -29,10 +28,10 @@ static void NAME(sigmoid_run)(real *restrict v, int n) {
     for (int k = 0; k < n; k++) v[k] = 1 / (1 + exp(-v[k]));
 }
 
-void NAME(lstm_cell_forward)(int B, int C, int ldh, real *gates, const real *prev_cell,
-                             real *hidden, real *cell) {
+void NAME(lstm_cell_forward)(int B, int C, real *gates, const real *prev_cell, real *hidden,
+                             real *cell) {
     for (int b = 0; b < B; b++) {
-        real *restrict a = gates + (size_t)b * 4 * C, *restrict h = hidden + (size_t)b * ldh;
+        real *restrict a = gates + (size_t)b * 4 * C, *restrict h = hidden + (size_t)b * C;
         const real *restrict c_prev = prev_cell + (size_t)b * C;
         real *restrict c = cell + (size_t)b * C;
         NAME(sigmoid_run)(a, 2 * C);          /* i, f */
@@ -49,12 +48,12 @@ void NAME(lstm_cell_forward)(int B, int C, int ldh, real *gates, const real *pre
     }
 }
 
-void NAME(lstm_cell_backward)(int B, int C, int ldg, const real *activations,
+void NAME(lstm_cell_backward)(int B, int C, const real *activations,
                               const real *prev_cell, const real *cell, const real *grad_hidden,
                               real *grad_cell, real *grad_gates) {
     for (int b = 0; b < B; b++) {
         const real *restrict act = activations + (size_t)b * 4 * C;
-        const real *restrict gh = grad_hidden + (size_t)b * ldg;
+        const real *restrict gh = grad_hidden + (size_t)b * C;
         const real *restrict c_prev = prev_cell + (size_t)b * C, *restrict c = cell + (size_t)b * C;
         real *restrict gc = grad_cell + (size_t)b * C, *restrict ga = grad_gates + (size_t)b * 4 * C;
         const real *in = act, *forget = act + C, *cand = act + 2 * C, *out = act + 3 * C;

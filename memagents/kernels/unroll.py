@@ -144,9 +144,7 @@ class _Unroll(torch.autograd.Function):
             if g.lstm:
                 gates_t[k].addmm_(hidden0 if t == 0 else outputs_t[t - 1], hidden_weight_t)
                 prev_cell = cell0.data_ptr() if t == 0 else cell_pointers[at(t - 1)]
-                cell_step(
-                    B, C, C, gates_pointers[k], prev_cell, outputs_pointers[t], cell_pointers[k]
-                )  # fmt: skip
+                cell_step(B, C, gates_pointers[k], prev_cell, outputs_pointers[t], cell_pointers[k])
             else:
                 torch.clamp(gates_t[k], 0.0, g.clip, out=outputs_t[t])
             torch.addmm(interface_bias, outputs_t[t], interface_weight_t, out=interface_t[k])
@@ -219,7 +217,6 @@ class _Unroll(torch.autograd.Function):
         else:
             step = kernel("dnc_access_backward", dtype)
             sizes = (B, N, W, R, threads)
-            no_write_grad = new(B, 1, N).zero_()
         if g.lstm:
             cell_step = kernel("lstm_cell_backward", dtype)
             grad_c = new(B, C).copy_(grad_cell)
@@ -254,14 +251,14 @@ class _Unroll(torch.autograd.Function):
                     grad_interface_pointers[t], outward[0], outward[1], outward[3], outward[4],
                     outward[5],
                 )  # fmt: skip
-                carry[1 - current][2].copy_(no_write_grad)
+                carry[1 - current][2].zero_()  # the kernel gives the write weights none
             if status:
                 raise MemoryError(f"{g.circuit}_access backward: out of memory")
             current = 1 - current
             grad_h_t[t].addmm_(grad_interface[t], interface_weight)
             if g.lstm:
                 cell_step(
-                    B, C, C, gates_pointers[t], cell_pointers[t], cell_pointers[t + 1],
+                    B, C, gates_pointers[t], cell_pointers[t], cell_pointers[t + 1],
                     grad_h_pointers[t], grad_c.data_ptr(), grad_gates_pointers[t],
                 )  # fmt: skip
             else:
@@ -327,10 +324,10 @@ def unroll(circuit: Any, projected: Tensor, state: Any) -> tuple[Tensor, Tensor,
     )
     access0 = state.access[:3] if is_ntm else state.access[:6]
     tensors = (projected, *state.controller, state.access.read_vectors, *access0)
-    parameters = (controller.reads_weight, access.interface.weight, access.interface.bias)
-    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (*tensors, *parameters))
+    weights = (controller.reads_weight, access.interface.weight, access.interface.bias)
     if lstm:
-        keep = keep or controller.hidden_weight.requires_grad
+        weights += (controller.hidden_weight,)
+    keep = torch.is_grad_enabled() and any(t.requires_grad for t in (*tensors, *weights))
     outputs, reads, cell, *final = _Unroll.apply(
         geometry,
         keep,
