@@ -32,6 +32,9 @@ from memagents.kernels.layout import InterfaceLayout, dnc_layout, ntm_layout
 
 MEMORY_INIT = 1e-6
 
+HEAD_STARTS = ("learned", "first")
+"""Where the NTM's heads start: learned initial weights (near uniform at first), or all on slot 0."""
+
 
 def _implementation(access: NTMAccess | DNCAccess) -> str:
     """What runs the step for the module's current device and dtype, for printing."""
@@ -94,8 +97,11 @@ class NTMAccess(nn.Module):
         num_writes: int = 1,
         shift_range: int = 1,
         memory_init: float = MEMORY_INIT,
+        head_start: str = "learned",
     ) -> None:
         super().__init__()
+        if head_start not in HEAD_STARTS:
+            raise ValueError(f"head_start {head_start!r} is not one of {HEAD_STARTS}")
         if shift_range < 0 or 2 * shift_range + 1 > memory_size:
             raise ValueError(f"shift_range {shift_range} does not fit {memory_size} slots")
         self.memory_size = memory_size
@@ -104,6 +110,7 @@ class NTMAccess(nn.Module):
         self.num_writes = num_writes
         self.shift_range = shift_range
         self.memory_init = memory_init
+        self.head_start = head_start
         heads = num_reads + num_writes
         self.layout: InterfaceLayout = ntm_layout(num_reads, num_writes, word_size, shift_range)
         self.offsets = list(self.layout.offsets)  # what the op takes
@@ -113,6 +120,13 @@ class NTMAccess(nn.Module):
         # symmetry between slots that a constant memory cannot break by content.
         self.initial_read_vectors = nn.Parameter(torch.randn(num_reads, word_size) * 0.5)
         self.initial_weight_logits = nn.Parameter(torch.randn(heads, memory_size) * 0.5)
+        if head_start == "first":
+            # Every head starts on slot 0, so the read head can wait where the write head began
+            # instead of finding the start by content. The softmax is saturated (the other slots
+            # get e^-30 each), so these logits receive no gradient to speak of: the start is fixed.
+            with torch.no_grad():
+                self.initial_weight_logits.fill_(-30.0)
+                self.initial_weight_logits[:, 0] = 0.0
 
     @property
     def reads_size(self) -> int:

@@ -216,6 +216,7 @@ class NTM(_MemoryCircuit):
             config.num_writes,
             config.shift_range,
             config.memory_init,
+            config.head_start,
         )
         super().__init__(
             input_size, output_size, access, config.controller, config.controller_size,

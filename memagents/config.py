@@ -111,11 +111,16 @@ class NTMConfig:
     """The constant every memory number starts at (0..1). 1e-6 gives each unwritten row a norm, so
     its cosine to a key is about 0.82 of the true cosine to the all-ones direction; 0 makes every
     unwritten row's similarity exactly 0 (docs/results/length-generalisation.md compares them)."""
+    head_start: str = "learned"
+    """Where the heads' weights start: ``learned`` (softmax of learned logits, near uniform at
+    first) or ``first`` (every head on slot 0, fixed), so that a read head can wait where the
+    write head began (docs/results/length-generalisation.md, section 6)."""
 
     def __post_init__(self) -> None:
         half = self.memory_size // 2 if _is_int(self.memory_size) else 0
         check_fields(_memory_checks(self) + [
             ("shift_range", _int_in(self.shift_range, 0, half), "an integer in 0..N // 2"),
+            ("head_start", self.head_start in ("learned", "first"), "'learned' or 'first'"),
         ], self)  # fmt: skip
 
 
