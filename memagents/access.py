@@ -33,7 +33,7 @@ from memagents.kernels.layout import InterfaceLayout, dnc_layout, ntm_layout
 MEMORY_INIT = 1e-6
 
 HEAD_STARTS = ("learned", "first")
-"""Where the NTM's heads start: learned initial weights (near uniform at first), or all on slot 0."""
+"""Where the NTM's heads start: learned initial weights (near uniform at first), or slot 0."""
 
 
 def _implementation(access: NTMAccess | DNCAccess) -> str:

@@ -241,6 +241,34 @@ def test_memory_init_zero_matches_between_kernel_and_torch_ops(name):
         build_circuit(name, INPUT_SIZE, OUTPUT_SIZE, memory_init=-1.0)
 
 
+def test_head_start_first_puts_every_head_on_slot_zero_on_both_paths():
+    """head_start='first': every head's initial weighting is (to float rounding) one-hot on slot
+    0, the kernel and the torch ops agree on outputs and gradients, and the fused sequence agrees
+    with the step-by-step graph."""
+    results = []
+    for use_kernel, fused in ((True, True), (True, False), (False, False)):
+        circuit = tiny("ntm", **TINY["ntm"], num_reads=2, head_start="first")
+        circuit.access.use_kernel = use_kernel
+        circuit.fused_unroll = fused
+        access = circuit.initial_state(3).access
+        one_hot = torch.zeros(3, 2, TINY["ntm"]["memory_size"], dtype=torch.float64)
+        one_hot[..., 0] = 1.0
+        torch.testing.assert_close(access.read_weights, one_hot, atol=1e-11, rtol=0)
+        torch.testing.assert_close(access.write_weights, one_hot[:, :1], atol=1e-11, rtol=0)
+        logits, _ = circuit.unroll(inputs(3, 6), circuit.initial_state(3))
+        logits.square().sum().backward()
+        grads = [p.grad.clone() for p in circuit.parameters() if p.grad is not None]
+        results.append((logits.detach(), grads))
+    for logits, grads in results[1:]:
+        torch.testing.assert_close(logits, results[0][0])
+        for grad, first in zip(grads, results[0][1], strict=True):
+            torch.testing.assert_close(grad, first)
+    learned = tiny("ntm", **TINY["ntm"]).initial_state(1).access.read_weights
+    assert learned.max() < 0.5  # the default starts near uniform, not on one slot
+    with pytest.raises(ValueError, match="head_start"):
+        build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, head_start="last")
+
+
 def test_initial_states():
     ntm = tiny("ntm", **TINY["ntm"])
     access = ntm.initial_state(2).access
