@@ -318,11 +318,16 @@ def apply_update(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grads = [p.grad for p in parameters if p.grad is not None]
-    # foreach: the same norm and clipping, bit for bit, in fewer dispatches.
-    if clip_grad > 0:
-        norm = torch.nn.utils.clip_grad_norm_(parameters, clip_grad, foreach=True)
-    else:
-        norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    # foreach: the norm in fewer dispatches. Every gradient finite but the norm infinite: the
+    # squares overflowed float32 (elements past about 1e19, an exploding gradient through time),
+    # so the norm is taken again in float64 and clipping scales the update down to clip_grad,
+    # as it is there to (NTM repeat copy, seed 1: 3e23 at step 288, where the float32 norm was
+    # inf and the run stopped).
+    norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    if torch.isinf(norm) and all_finite(grads):
+        norm = torch.nn.utils.get_total_norm([g.double() for g in grads], foreach=True)
+    if torch.isfinite(norm) and clip_grad > 0:
+        torch.nn.utils.clip_grads_with_norm_(parameters, clip_grad, norm, foreach=True)
     if not torch.isfinite(norm):
         optimizer.zero_grad(set_to_none=True)
         raise NonFiniteLossError(

@@ -172,14 +172,13 @@ def test_batches_depend_on_seed_and_step_only():
 
 def test_gradient_clipping_is_applied(monkeypatch):
     norms = []
-    original = torch.nn.utils.clip_grad_norm_
+    original = torch.nn.utils.clip_grads_with_norm_
 
-    def spy(parameters, max_norm, *args, **kwargs):
-        total = original(parameters, max_norm, *args, **kwargs)
-        norms.append((total.item(), max_norm))
-        return total
+    def spy(parameters, max_norm, total_norm, *args, **kwargs):
+        norms.append((total_norm.item(), max_norm))
+        return original(parameters, max_norm, total_norm, *args, **kwargs)
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    monkeypatch.setattr(torch.nn.utils, "clip_grads_with_norm_", spy)
     agent = make_agent(small_config(clip_grad=1e-3))
     agent.train_step()
     assert norms and norms[0][1] == 1e-3 and norms[0][0] > 1e-3
@@ -187,6 +186,26 @@ def test_gradient_clipping_is_applied(monkeypatch):
         torch.stack([p.grad.norm() for p in agent.circuit.parameters()])
     )
     assert grad_norm.item() == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_finite_gradients_whose_float32_norm_overflows_are_clipped_not_refused():
+    """Gradients of 1e30 are finite, their squares are not (in float32): the norm is taken in
+    float64 and the update is the clipped one, where refusing it stopped an exploding run."""
+    weight = torch.nn.Parameter(torch.zeros(100))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    loss = (weight * 1e30).sum()
+    assert torch.isinf(torch.nn.utils.get_total_norm([torch.full((100,), 1e30)]))
+    agent_module.apply_update(optimizer, loss, clip_grad=1.0, step=0)
+    # the gradient (1e30 everywhere) scaled to norm 1: each element 1 / sqrt(100) = 0.1
+    torch.testing.assert_close(weight.detach(), torch.full((100,), -0.1), rtol=1e-5, atol=0)
+
+
+def test_non_finite_gradients_are_still_refused():
+    weight = torch.nn.Parameter(torch.tensor([0.0, 1.0, 1.0]))  # sqrt'(0) = inf
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    with pytest.raises(NonFiniteLossError, match="gradient norm is inf at step 7"):
+        agent_module.apply_update(optimizer, weight.sqrt().sum(), clip_grad=1.0, step=7)
+    assert weight.detach().tolist() == [0.0, 1.0, 1.0]
 
 
 def test_non_finite_loss_is_refused_without_an_update(monkeypatch):
