@@ -1,5 +1,5 @@
-r"""How trained NTMs copy and repeat-copy past their training range: where the heads go, episode
-by episode.
+r"""How trained NTMs copy and repeat-copy, and DNCs copy, past their training range: where the heads
+go, episode by episode.
 
     python scripts/head_traces.py --checkpoint checkpoints/ntm-copy.pt --lengths 20 80 120
     python scripts/head_traces.py --checkpoint 'runs/sweeps/x/*/run/checkpoints/last.pt' \
@@ -9,7 +9,8 @@ by episode.
 
 For each checkpoint and length, over --episodes fresh episodes of memtasks/Copy-v0 (seeds 0..E-1),
 from the traced weightings and memory (head 0 of each kind):
-- bit errors per sequence (mean) and the share of perfect episodes;
+- bit errors per sequence (mean), the share of perfect episodes, and the first wrong output step
+  (median; the sequence's length where none is wrong);
 - start found: the share of episodes whose read head, at the first recall step, is on the slot
   the write head wrote the first item to (largest weight); where it is instead (median signed
   offset in slots, circular), and how focused (its largest weight, mean: near 1 a sharp jump,
@@ -18,7 +19,9 @@ from the traced weightings and memory (head 0 of each kind):
   not yet written (row norm below 5% of the largest row norm at that step);
 - unwritten rows left when the delimiter comes;
 - overwritten: the mean relative change of the sequence's rows during recall (0: the write head
-  leaves them alone).
+  leaves them alone);
+- read mass at the last recall step: the read weighting's total (an NTM's is 1 by construction;
+  a DNC's read modes can lose mass to rows with no successor in the link matrix, step by step).
 For an NTM trained on memtasks/RepeatCopy-v0, over episodes of each --conditions (length and
 repeats; items at steps 1..L, the count at L+1, the output from L+2):
 - bit errors per sequence and the share of perfect episodes;
@@ -89,7 +92,9 @@ def episode_figures(trace, length: int) -> dict[str, float]:
     mass = [float(read[t][unwritten[t - 1]].sum()) for t in range(1, length)]
     rows = write[:length].argmax(-1)
     before, after = memory[length][rows], memory[-1][rows]
-    errors = ((trace.outputs[recall] > 0.5) != (trace.targets[recall] > 0.5)).sum()
+    wrong = (trace.outputs[recall] > 0.5) != (trace.targets[recall] > 0.5)  # (steps, bits)
+    errors = wrong.sum()
+    wrong_steps = np.nonzero(wrong.any(-1))[0]
     slots = read.shape[-1]
     offset = (int(read[recall[0]].argmax()) - first_slot + slots // 2) % slots - slots // 2
     return dict(
@@ -101,6 +106,8 @@ def episode_figures(trace, length: int) -> dict[str, float]:
         unwritten_mass=float(np.mean(mass)) if mass else float("nan"),
         unwritten_rows=float(unwritten[length - 1].sum()),
         overwritten=float(np.abs(after - before).mean() / (np.abs(before).mean() + 1e-12)),
+        first_wrong=float(wrong_steps[0]) if len(wrong_steps) else float(len(recall)),
+        end_mass=float(read[recall[-1]].sum()),
     )
 
 
@@ -133,12 +140,14 @@ REPEAT_COLUMNS = [
 COLUMNS = [
     ("bit_errors", "bit errors / seq", "{:.2f}"),
     ("perfect", "perfect", "{:.0%}"),
+    ("first_wrong", "first wrong step (median)", "{:.0f}"),
     ("start_found", "start found", "{:.0%}"),
     ("start_offset", "read - start at recall (slots, median)", "{:+.0f}"),
     ("start_peak", "read peak at recall", "{:.2f}"),
     ("unwritten_mass", "read mass on unwritten rows", "{:.2f}"),
     ("unwritten_rows", "unwritten rows at delimiter", "{:.0f}"),
     ("overwritten", "overwritten in recall", "{:.3f}"),
+    ("end_mass", "read mass at the last recall step", "{:.2f}"),
 ]
 
 
@@ -179,9 +188,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: {error}", file=sys.stderr)
             return 2
         kind = task_of(loaded.config.env_id)
-        if loaded.circuit.name != "ntm" or kind is None:
+        if not (loaded.circuit.name == "ntm" and kind) and not (
+            loaded.circuit.name == "dnc" and kind == "copy"
+        ):
             print(f"error: {path}: needs an NTM trained on memtasks/Copy-v0 or "
-                  "memtasks/RepeatCopy-v0", file=sys.stderr)  # fmt: skip
+                  "memtasks/RepeatCopy-v0, or a DNC trained on memtasks/Copy-v0",
+                  file=sys.stderr)  # fmt: skip
             return 2
         if task is not None and kind != task:
             print(f"error: {path}: copy and repeat-copy checkpoints in one table", file=sys.stderr)

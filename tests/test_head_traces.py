@@ -23,9 +23,12 @@ def load_script():
     return module
 
 
-def copy_trace(length=4, slots=10, start=3, read_start=3, overwrite=False) -> EpisodeTrace:
+def copy_trace(
+    length=4, slots=10, start=3, read_start=3, overwrite=False, leak=0.0
+) -> EpisodeTrace:
     """A copy episode done by hand: the write head writes item i to slot start + i, the read head
-    waits on the unwritten rows, then reads from read_start on."""
+    waits on the unwritten rows, then reads from read_start on, keeping 1 - leak of its mass
+    from one recall step to the next (as a DNC's read modes can)."""
     steps, bits = 2 * length + 1, 2
     write = np.zeros((steps, 1, slots))
     read = np.zeros((steps, 1, slots))
@@ -38,7 +41,7 @@ def copy_trace(length=4, slots=10, start=3, read_start=3, overwrite=False) -> Ep
             unwritten = [n for n in range(slots) if memory[t, n].sum() == 0]
             read[t, 0, unwritten] = 1 / len(unwritten)
         elif t > length:
-            read[t, 0, (read_start + t - length - 1) % slots] = 1
+            read[t, 0, (read_start + t - length - 1) % slots] = (1 - leak) ** (t - length - 1)
             write[t, 0, (start + length) % slots] = 1
     if overwrite:
         memory[-1, start] = 3 * items[0]
@@ -58,7 +61,10 @@ def test_episode_figures_of_a_hand_made_episode():
     assert figures["unwritten_mass"] == 1.0  # the read head sat on unwritten rows only
     assert figures["unwritten_rows"] == 10 - 4
     assert figures["overwritten"] == 0
-    figures = load_script().episode_figures(copy_trace(read_start=2, overwrite=True), 4)
+    assert figures["first_wrong"] == 3  # the last of the 4 recall steps
+    assert figures["end_mass"] == 1.0
+    figures = load_script().episode_figures(copy_trace(read_start=2, overwrite=True, leak=0.5), 4)
+    assert figures["end_mass"] == 0.5**3  # three recall steps after the first
     assert figures["start_found"] == 0
     assert figures["start_offset"] == -1  # one slot before the start (3)
     assert figures["overwritten"] > 0
@@ -66,9 +72,11 @@ def test_episode_figures_of_a_hand_made_episode():
 
 def test_the_cli_traces_a_checkpoint_and_refuses_other_circuits(tmp_path, capsys):
     tiny = {"ntm": dict(memory_size=16, word_size=4, controller_size=8),
+            "dnc": dict(memory_size=16, word_size=4, controller_size=8),
             "lstm": dict(hidden_size=8, num_layers=1)}  # fmt: skip
     for name, sizes in tiny.items():
-        config = resolve_config(name, None, {"circuit_kwargs": sizes})
+        preset = "dnc-copy" if name == "dnc" else None  # --agent dnc alone: the seed's task
+        config = resolve_config(name, preset, {"circuit_kwargs": sizes})
         save_checkpoint(tmp_path / f"{name}.pt", SupervisedTrainer(config).checkpoint(0.0))
     script = load_script()
     out = tmp_path / "table.md"
@@ -77,6 +85,9 @@ def test_the_cli_traces_a_checkpoint_and_refuses_other_circuits(tmp_path, capsys
     table = out.read_text()
     assert table.count("| 3 |") == 1 and table.count("| 5 |") == 1
     assert "Made by `python scripts/head_traces.py --checkpoint" in table
+    assert script.main(["--checkpoint", str(tmp_path / "dnc.pt"), "--lengths", "3",
+                        "--episodes", "2", "--out", str(out)]) == 0  # fmt: skip
+    assert out.read_text().count("| 3 |") == 1
     assert script.main(["--checkpoint", str(tmp_path / "lstm.pt")]) == 2
     assert "needs an NTM" in capsys.readouterr().err
 
