@@ -18,6 +18,8 @@ from the traced weightings and memory (head 0 of each kind):
 - read mass on unwritten rows: the read head's mean total weight, over the input steps, on rows
   not yet written (row norm below 5% of the largest row norm at that step);
 - unwritten rows left when the delimiter comes;
+- first write peak: the write head's largest weight when the first item is written (near 1: the
+  first item lands on one row; spread, it blurs into many);
 - overwritten: the mean relative change of the sequence's rows during recall (0: the write head
   leaves them alone);
 - read mass at the last recall step: the read weighting's total (an NTM's is 1 by construction;
@@ -105,6 +107,7 @@ def episode_figures(trace, length: int) -> dict[str, float]:
         start_peak=float(read[recall[0]].max()),
         unwritten_mass=float(np.mean(mass)) if mass else float("nan"),
         unwritten_rows=float(unwritten[length - 1].sum()),
+        first_write_peak=float(write[0].max()),
         overwritten=float(np.abs(after - before).mean() / (np.abs(before).mean() + 1e-12)),
         first_wrong=float(wrong_steps[0]) if len(wrong_steps) else float(len(recall)),
         end_mass=float(read[recall[-1]].sum()),
@@ -146,6 +149,7 @@ COLUMNS = [
     ("start_peak", "read peak at recall", "{:.2f}"),
     ("unwritten_mass", "read mass on unwritten rows", "{:.2f}"),
     ("unwritten_rows", "unwritten rows at delimiter", "{:.0f}"),
+    ("first_write_peak", "first write peak", "{:.2f}"),
     ("overwritten", "overwritten in recall", "{:.3f}"),
     ("end_mass", "read mass at the last recall step", "{:.2f}"),
 ]

@@ -62,7 +62,7 @@ def test_episode_figures_of_a_hand_made_episode():
     assert figures["unwritten_rows"] == 10 - 4
     assert figures["overwritten"] == 0
     assert figures["first_wrong"] == 3  # the last of the 4 recall steps
-    assert figures["end_mass"] == 1.0
+    assert figures["end_mass"] == 1.0 and figures["first_write_peak"] == 1.0
     figures = load_script().episode_figures(copy_trace(read_start=2, overwrite=True, leak=0.5), 4)
     assert figures["end_mass"] == 0.5**3  # three recall steps after the first
     assert figures["start_found"] == 0
