@@ -121,9 +121,10 @@ class NTMAccess(nn.Module):
         self.initial_read_vectors = nn.Parameter(torch.randn(num_reads, word_size) * 0.5)
         self.initial_weight_logits = nn.Parameter(torch.randn(heads, memory_size) * 0.5)
         if head_start == "first":
-            # Every head starts on slot 0, so the read head can wait where the write head began
-            # instead of finding the start by content. The softmax is saturated (the other slots
-            # get e^-30 each), so these logits receive no gradient to speak of: the start is fixed.
+            # Every head starts on slot 0, so the first item is written to one row, not smeared
+            # (trained read heads still find it by content: docs/results/length-generalisation.md,
+            # section 6). The softmax is saturated (the other slots get e^-30 each), so these
+            # logits receive no gradient to speak of: the start is fixed.
             with torch.no_grad():
                 self.initial_weight_logits.fill_(-30.0)
                 self.initial_weight_logits[:, 0] = 0.0
