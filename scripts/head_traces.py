@@ -32,7 +32,10 @@ repeats; items at steps 1..L, the count at L+1, the output from L+2):
 - read on the due slot: the share of output steps whose read head (largest weight) is on the slot
   the write head wrote the due item to (item j mod L at output step j). At the step that wraps
   from the last item to the first a trained head is often between the two, so a model that
-  loops well scores a little under 100%.
+  loops well scores a little under 100%;
+- end marker after repetitions: the output steps before the circuit first raises the end marker,
+  divided by the length (median; the repeats asked for where it stops on time, inf where it
+  never does).
 A markdown table goes to stdout (and --out), with the command that made it; a sweep trial's
 checkpoint is named by its settings (its params.json).
 """
@@ -125,11 +128,15 @@ def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
     actual = read[length + 2 : length + 2 + outputs].argmax(-1)
     wrong = (trace.outputs[recall] > 0.5) != (trace.targets[recall] > 0.5)  # (steps, bits)
     wrong_steps = np.nonzero(wrong.any(-1))[0]
+    # The end marker is the target's last channel; where the circuit first raises it, counted in
+    # repetitions of the sequence (the number it made before stopping; never raised: inf).
+    ends = np.nonzero(trace.outputs[recall][:, -1] > 0.5)[0]
     return dict(
         bit_errors=float(wrong.sum()),
         perfect=float(not wrong.any()),
         first_wrong=float(wrong_steps[0]) if len(wrong_steps) else float(len(recall)),
         on_slot=float(np.mean(actual == expected)),
+        end_repetition=float(ends[0] / length) if len(ends) else float("inf"),
     )
 
 
@@ -138,6 +145,7 @@ REPEAT_COLUMNS = [
     ("perfect", "perfect", "{:.0%}"),
     ("first_wrong", "first wrong step (median)", "{:.0f}"),
     ("on_slot", "read on the due slot", "{:.0%}"),
+    ("end_repetition", "end marker after repetitions (median)", "{:.1f}"),
 ]
 
 COLUMNS = [
@@ -155,7 +163,7 @@ COLUMNS = [
 ]
 
 
-MEDIANS = {"start_offset", "first_wrong"}
+MEDIANS = {"start_offset", "first_wrong", "end_repetition"}
 """The columns summarised by their median over episodes (the others by their mean)."""
 
 

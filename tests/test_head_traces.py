@@ -130,10 +130,15 @@ def test_repeat_copy_figures_of_hand_made_episodes():
     figures = script.repeat_copy_figures(repeat_trace(), 3, 2)
     assert figures["bit_errors"] == 0 and figures["perfect"] == 1
     assert figures["on_slot"] == 1.0 and figures["first_wrong"] == 7  # the 6 outputs + end marker
+    assert figures["end_repetition"] == 2  # raised after the 2 repetitions asked for
     figures = script.repeat_copy_figures(repeat_trace(lose_at=4), 3, 2)
     assert figures["perfect"] == 0 and figures["first_wrong"] == 4
     assert figures["on_slot"] == 4 / 6
     assert figures["bit_errors"] == 3 * 3  # 2 output steps and the end marker, 3 bits each
+    assert figures["end_repetition"] == 4 / 3  # the flipped outputs raise the marker at step 4
+    never = repeat_trace()
+    never.outputs[:, -1] = 0.0  # an episode that never stops
+    assert script.repeat_copy_figures(never, 3, 2)["end_repetition"] == float("inf")
 
 
 def test_the_cli_traces_a_repeat_copy_ntm_and_checks_its_conditions(tmp_path, capsys):
