@@ -1,5 +1,5 @@
-r"""How trained NTMs copy and repeat-copy, and DNCs copy, past their training range: where the heads
-go, episode by episode.
+r"""How trained NTMs and DNCs copy and repeat-copy past their training range: where the heads go,
+episode by episode.
 
     python scripts/head_traces.py --checkpoint checkpoints/ntm-copy.pt --lengths 20 80 120
     python scripts/head_traces.py --checkpoint 'runs/sweeps/x/*/run/checkpoints/last.pt' \
@@ -24,8 +24,8 @@ from the traced weightings and memory (head 0 of each kind):
   leaves them alone);
 - read mass at the last recall step: the read weighting's total (an NTM's is 1 by construction;
   a DNC's read modes can lose mass to rows with no successor in the link matrix, step by step).
-For an NTM trained on memtasks/RepeatCopy-v0, over episodes of each --conditions (length and
-repeats; items at steps 1..L, the count at L+1, the output from L+2):
+For an NTM or a DNC trained on memtasks/RepeatCopy-v0, over episodes of each --conditions
+(length and repeats; items at steps 1..L, the count at L+1, the output from L+2):
 - bit errors per sequence and the share of perfect episodes;
 - first wrong step: the output steps before the first wrong bit (median over episodes), beside
   the training range's longest output (max_length x max_repeats steps);
@@ -200,12 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: {error}", file=sys.stderr)
             return 2
         kind = task_of(loaded.config.env_id)
-        if not (loaded.circuit.name == "ntm" and kind) and not (
-            loaded.circuit.name == "dnc" and kind == "copy"
-        ):
-            print(f"error: {path}: needs an NTM trained on memtasks/Copy-v0 or "
-                  "memtasks/RepeatCopy-v0, or a DNC trained on memtasks/Copy-v0",
-                  file=sys.stderr)  # fmt: skip
+        if loaded.circuit.name not in ("ntm", "dnc") or kind is None:
+            print(f"error: {path}: needs an NTM or a DNC trained on memtasks/Copy-v0 or "
+                  "memtasks/RepeatCopy-v0", file=sys.stderr)  # fmt: skip
             return 2
         if task is not None and kind != task:
             print(f"error: {path}: copy and repeat-copy checkpoints in one table", file=sys.stderr)

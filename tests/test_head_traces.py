@@ -89,7 +89,7 @@ def test_the_cli_traces_a_checkpoint_and_refuses_other_circuits(tmp_path, capsys
                         "--episodes", "2", "--out", str(out)]) == 0  # fmt: skip
     assert out.read_text().count("| 3 |") == 1
     assert script.main(["--checkpoint", str(tmp_path / "lstm.pt")]) == 2
-    assert "needs an NTM" in capsys.readouterr().err
+    assert "needs an NTM or a DNC" in capsys.readouterr().err
 
 
 def test_a_sweep_trials_checkpoint_is_named_by_its_settings(tmp_path):
@@ -141,10 +141,14 @@ def test_repeat_copy_figures_of_hand_made_episodes():
     assert script.repeat_copy_figures(never, 3, 2)["end_repetition"] == float("inf")
 
 
-def test_the_cli_traces_a_repeat_copy_ntm_and_checks_its_conditions(tmp_path, capsys):
-    config = resolve_config(
-        "ntm", "ntm-repeat-copy", {"circuit_kwargs": dict(memory_size=16, controller_size=8)}
-    )
+@pytest.mark.parametrize("agent", ["ntm", "dnc"])
+def test_the_cli_traces_a_repeat_copy_circuit_and_checks_its_conditions(agent, tmp_path, capsys):
+    overrides = {"circuit_kwargs": dict(memory_size=16, controller_size=8)}
+    if agent == "dnc":  # the NTM paper's repeat copy, on a DNC
+        overrides["env_id"] = "memtasks/RepeatCopy-v0"
+        overrides["env_kwargs"] = dict(max_length=10, max_repeats=10, normalisation="standard")
+    preset = "ntm-repeat-copy" if agent == "ntm" else "dnc-copy"
+    config = resolve_config(agent, preset, overrides)
     save_checkpoint(tmp_path / "rc.pt", SupervisedTrainer(config).checkpoint(0.0))
     script = load_script()
     argv = ["--checkpoint", str(tmp_path / "rc.pt"), "--episodes", "2", "--conditions",
