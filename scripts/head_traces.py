@@ -126,11 +126,12 @@ def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
     slots = write[1 : length + 1].argmax(-1)  # where item i went
     expected = slots[np.arange(outputs) % length]
     actual = read[length + 2 : length + 2 + outputs].argmax(-1)
-    wrong = (trace.outputs[recall] > 0.5) != (trace.targets[recall] > 0.5)  # (steps, bits)
+    raised = trace.outputs[recall] > 0.5  # (steps, bits)
+    wrong = raised != (trace.targets[recall] > 0.5)
     wrong_steps = np.nonzero(wrong.any(-1))[0]
     # The end marker is the target's last channel; where the circuit first raises it, counted in
     # repetitions of the sequence (the number it made before stopping; never raised: inf).
-    ends = np.nonzero(trace.outputs[recall][:, -1] > 0.5)[0]
+    ends = np.nonzero(raised[:, -1])[0]
     return dict(
         bit_errors=float(wrong.sum()),
         perfect=float(not wrong.any()),

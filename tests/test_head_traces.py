@@ -141,14 +141,21 @@ def test_repeat_copy_figures_of_hand_made_episodes():
     assert script.repeat_copy_figures(never, 3, 2)["end_repetition"] == float("inf")
 
 
-@pytest.mark.parametrize("agent", ["ntm", "dnc"])
-def test_the_cli_traces_a_repeat_copy_circuit_and_checks_its_conditions(agent, tmp_path, capsys):
-    overrides = {"circuit_kwargs": dict(memory_size=16, controller_size=8)}
-    if agent == "dnc":  # the NTM paper's repeat copy, on a DNC
-        overrides["env_id"] = "memtasks/RepeatCopy-v0"
-        overrides["env_kwargs"] = dict(max_length=10, max_repeats=10, normalisation="standard")
-    preset = "ntm-repeat-copy" if agent == "ntm" else "dnc-copy"
-    config = resolve_config(agent, preset, overrides)
+PAPER_REPEAT_COPY_ON_A_DNC = dict(
+    env_id="memtasks/RepeatCopy-v0",
+    env_kwargs=dict(max_length=10, max_repeats=10, normalisation="standard"),
+)
+
+
+@pytest.mark.parametrize(
+    "agent, preset, task",
+    [("ntm", "ntm-repeat-copy", {}), ("dnc", "dnc-copy", PAPER_REPEAT_COPY_ON_A_DNC)],
+)
+def test_the_cli_traces_a_repeat_copy_circuit_and_checks_its_conditions(
+    agent, preset, task, tmp_path, capsys
+):
+    sizes = {"circuit_kwargs": dict(memory_size=16, controller_size=8)}
+    config = resolve_config(agent, preset, {**sizes, **task})
     save_checkpoint(tmp_path / "rc.pt", SupervisedTrainer(config).checkpoint(0.0))
     script = load_script()
     argv = ["--checkpoint", str(tmp_path / "rc.pt"), "--episodes", "2", "--conditions",
