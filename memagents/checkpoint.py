@@ -130,12 +130,21 @@ def assert_finite_state(payload: Mapping[str, Any], path: str | os.PathLike) -> 
                 )
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename, fsync folder)."""
+def save_checkpoint(
+    path: str | os.PathLike, payload: dict[str, Any], tmp_dir: str | os.PathLike | None = None
+) -> Path:
+    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename, fsync folder).
+
+    The temporary file is made in ``tmp_dir`` when it is given and on the same file system as
+    ``path`` (so the rename stays atomic), else beside ``path``. A folder that another process
+    copies while training runs (Ray Tune's trial folder) then never lists a file that vanishes.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, **payload}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=temporary_folder(path.parent, tmp_dir)
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
@@ -153,6 +162,18 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+def temporary_folder(folder: Path, tmp_dir: str | os.PathLike | None) -> Path:
+    """``tmp_dir`` when it is a folder on the file system of ``folder``, else ``folder``: where
+    a file of ``folder`` is written before its atomic rename into place."""
+    if tmp_dir is None:
+        return folder
+    try:
+        same_device = os.stat(tmp_dir).st_dev == os.stat(folder).st_dev
+    except OSError:
+        return folder
+    return Path(tmp_dir) if same_device and Path(tmp_dir).is_dir() else folder
 
 
 def _first_line(error: BaseException) -> str:

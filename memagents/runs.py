@@ -29,6 +29,7 @@ from memagents.checkpoint import (
     assert_finite_state,
     load_checkpoint,
     save_checkpoint,
+    temporary_folder,
 )
 
 CHECKPOINT_NAME = "checkpoints/last.pt"
@@ -147,8 +148,12 @@ class Run:
     Use it as a context manager, or call ``close``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, scratch: Path | None = None) -> None:
         self.path = Path(path)
+        self.scratch = None if scratch is None else Path(scratch)
+        """Where the checkpoint and the config are written before their atomic rename into the
+        run folder (None: in the run folder itself). A sweep trial sets it outside the trial
+        folder, which Ray Tune copies to its storage while the trial trains."""
         self.metrics: MetricsWriter | None = None
         self.plotter = None
         self._lock_handle = None
@@ -156,7 +161,9 @@ class Run:
     # -- opening ------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, runs_dir: str | Path, name: str | None = None) -> Run:
+    def create(
+        cls, runs_dir: str | Path, name: str | None = None, scratch: Path | None = None
+    ) -> Run:
         """A new run ``runs_dir/name`` (default name: MACHINE-TIMESTAMP), locked.
 
         Raises:
@@ -164,7 +171,7 @@ class Run:
             RunInUseError: another process trains it.
         """
         name = check_run_name(default_run_name() if name is None else name)
-        run = cls(Path(runs_dir) / name)
+        run = cls(Path(runs_dir) / name, scratch)
         run.path.mkdir(parents=True, exist_ok=True)
         run.lock()
         if run.checkpoint_path.exists():
@@ -176,7 +183,9 @@ class Run:
         return run
 
     @classmethod
-    def open(cls, name_or_path: str, runs_dir: str | Path = "runs") -> Run:
+    def open(
+        cls, name_or_path: str, runs_dir: str | Path = "runs", scratch: Path | None = None
+    ) -> Run:
         """An existing run (by name under ``runs_dir`` or by folder), locked.
 
         Raises:
@@ -186,7 +195,7 @@ class Run:
         path = resolve_run_dir(name_or_path, runs_dir)
         if not path.is_dir():
             raise ValueError(f"no run {name_or_path!r} (looked for the folder {path})")
-        run = cls(path)
+        run = cls(path, scratch)
         run.lock()
         return run
 
@@ -209,8 +218,13 @@ class Run:
         handle.write(f"process {os.getpid()} on {socket.gethostname()}\n")
         handle.flush()
         self._lock_handle = handle
-        for orphan in self.checkpoint_path.parent.glob(f".{self.checkpoint_path.name}.*.tmp"):
-            orphan.unlink(missing_ok=True)
+        folders = [self.checkpoint_path.parent, self.path]
+        if self.scratch is not None:
+            folders.append(self.scratch)
+        for folder in folders:
+            for orphan in folder.glob(f".{self.checkpoint_path.name}.*.tmp"):
+                orphan.unlink(missing_ok=True)
+            (folder / ".config.json.tmp").unlink(missing_ok=True)
 
     # -- files --------------------------------------------------------------------------------
 
@@ -229,7 +243,7 @@ class Run:
     def write_config(self, config) -> None:
         """``config.json``: the run's config, as resolved."""
         text = json.dumps(config.to_dict(), indent=2) + "\n"
-        tmp = self.path / ".config.json.tmp"
+        tmp = temporary_folder(self.path, self.scratch) / ".config.json.tmp"
         tmp.write_text(text)
         os.replace(tmp, self.path / "config.json")
 
@@ -253,7 +267,7 @@ class Run:
             OSError: the disk refused the write (the old file is kept).
         """
         assert_finite_state(payload, self.checkpoint_path)
-        return save_checkpoint(self.checkpoint_path, payload)
+        return save_checkpoint(self.checkpoint_path, payload, tmp_dir=self.scratch)
 
     def open_outputs(
         self,

@@ -152,7 +152,15 @@ def train_trial(
             shutil.copyfile(Path(folder) / "metrics.jsonl", run_dir / "metrics.jsonl")
     elif (run_dir / "checkpoints" / "last.pt").exists():  # Tune kept no checkpoint: start over
         (run_dir / "checkpoints" / "last.pt").unlink()
-    run = Run.open("run", trial_dir) if run_dir.is_dir() else Run.create(trial_dir, "run")
+    # Tune copies the trial folder to its storage while the trial trains: write the checkpoint's
+    # temporary file in the trial's own working folder (not copied), so no copy lists a file
+    # that its rename then removes.
+    scratch = Path.cwd() / f".run-scratch-{tune.get_context().get_trial_id()}"
+    scratch.mkdir(exist_ok=True)
+    if run_dir.is_dir():
+        run = Run.open("run", trial_dir, scratch=scratch)
+    else:
+        run = Run.create(trial_dir, "run", scratch=scratch)
     trainer = SupervisedTrainer(config)
     if restored is not None:
         trainer.restore(run.load_checkpoint(), run.checkpoint_path)

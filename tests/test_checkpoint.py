@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,6 +75,47 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_the_temporary_file_is_made_in_tmp_dir_and_renamed_into_place(tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    renamed = []
+    replace = os.replace
+
+    def spy(src, dst):
+        renamed.append((Path(src).parent, Path(src).name, sorted(p.name for p in scratch.iterdir())))
+        replace(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", spy)
+    path = save_checkpoint(tmp_path / "run" / "last.pt", payload(step=4), tmp_dir=scratch)
+    [(folder, name, in_scratch)] = renamed
+    assert folder == scratch and name.endswith(".tmp") and in_scratch == [name]
+    assert load_checkpoint(path)["step"] == 4
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"] and not list(scratch.iterdir())
+
+
+def test_a_tmp_dir_that_cannot_take_the_rename_falls_back_to_the_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert ckpt.temporary_folder(folder, None) == folder
+    assert ckpt.temporary_folder(folder, tmp_path / "missing") == folder
+    assert ckpt.temporary_folder(folder, tmp_path) == tmp_path
+    real_stat = os.stat
+
+    def other_device(path, *args, **kwargs):  # tmp_dir on another file system
+        result = real_stat(path, *args, **kwargs)
+        if Path(path) == tmp_path:
+            fields = list(result)
+            fields[2] = result.st_dev + 1  # st_dev
+            return os.stat_result(fields)
+        return result
+
+    monkeypatch.setattr(ckpt.os, "stat", other_device)
+    assert ckpt.temporary_folder(folder, tmp_path) == folder
+    monkeypatch.undo()
+    path = save_checkpoint(folder / "last.pt", payload(step=5), tmp_dir=tmp_path / "missing")
+    assert load_checkpoint(path)["step"] == 5
 
 
 def test_missing_file_is_named(tmp_path):

@@ -102,6 +102,47 @@ def test_config_is_written_atomically_and_read_back(tmp_path):
     assert not list((tmp_path / "cfg").glob(".config*"))
 
 
+def test_a_run_with_a_scratch_folder_never_shows_a_temporary_file_in_its_folder(
+    tmp_path, monkeypatch
+):
+    # A sweep trial's run folder is copied by Ray Tune while it trains: a temporary file that
+    # the copy lists and the rename then removes fails the copy (FileNotFoundError).
+    import torch
+
+    from memagents import checkpoint as ckpt
+    from memagents import runs
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / ".last.pt.killed.tmp").write_bytes(b"left by a killed trial")
+    seen = []
+    replace = os.replace
+
+    def spy(src, dst):
+        seen.append(sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "r").rglob("*")))
+        replace(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", spy)
+    monkeypatch.setattr(runs.os, "replace", spy)
+
+    class Config:
+        def to_dict(self):
+            return {"agent": "ntm"}
+
+    with Run.create(tmp_path, "r", scratch=scratch) as run:
+        assert not list(scratch.iterdir())  # the orphan of a killed trial is removed
+        run.write_config(Config())
+        state = {"kind": "supervised", "config": {}, "step": 1, "optimizer": None,
+                 "circuit": {"name": "lstm", "input_size": 1, "output_size": 1, "config": {}},
+                 "model": {"w": torch.ones(2)}}  # fmt: skip
+        run.save_checkpoint(state)
+        run.save_checkpoint(dict(state, step=2))
+        assert run.load_checkpoint()["step"] == 2
+    assert len(seen) == 3
+    assert not any(name.endswith(".tmp") for listing in seen for name in listing)
+    assert not list(scratch.iterdir())
+
+
 def test_a_non_finite_state_is_not_written_over_the_last_checkpoint(tmp_path):
     import torch
 
