@@ -84,7 +84,8 @@ def test_the_temporary_file_is_made_in_tmp_dir_and_renamed_into_place(tmp_path, 
     replace = os.replace
 
     def spy(src, dst):
-        renamed.append((Path(src).parent, Path(src).name, sorted(p.name for p in scratch.iterdir())))
+        in_scratch = sorted(p.name for p in scratch.iterdir())
+        renamed.append((Path(src).parent, Path(src).name, in_scratch))
         replace(src, dst)
 
     monkeypatch.setattr(ckpt.os, "replace", spy)
