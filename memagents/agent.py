@@ -21,6 +21,7 @@ without stepping the env, converting every observation and copying every action 
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
 
 LN2 = math.log(2.0)
 
@@ -56,6 +59,12 @@ class BatchMetrics(NamedTuple):
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the step's update was not applied."""
+
+
+class NonFiniteGradientError(NonFiniteLossError):
+    """The loss is finite but a gradient is NaN or infinite (float32 overflow in the backward
+    through a long sequence, say); the step's update was not applied, the parameters are as they
+    were."""
 
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None):
@@ -330,7 +339,7 @@ def apply_update(
         torch.nn.utils.clip_grads_with_norm_(parameters, clip_grad, norm, foreach=True)
     if not torch.isfinite(norm):
         optimizer.zero_grad(set_to_none=True)
-        raise NonFiniteLossError(
+        raise NonFiniteGradientError(
             f"gradient norm is {norm.item()} at step {step} (loss {loss.item():.4g})"
         )
     optimizer.step()
@@ -359,6 +368,10 @@ class SupervisedAgent:
         self.sampler = batch_sampler(envs)
         """The env's batch sampler (``batch_sampler``), or None: then each batch is a
         ``rollout``. Set it to None to train through the env step by step."""
+        self.skipped = 0
+        """Updates skipped so far for a non-finite gradient (``config.skip_nonfinite_steps``)."""
+        self.skipped_in_a_row = 0
+        self.last_skipped = False
 
     def _pinned_length(self, seed: int) -> dict[str, int]:
         """``{"length": n}``, n uniform over the env's training lengths, drawn from ``seed``."""
@@ -374,8 +387,13 @@ class SupervisedAgent:
     def train_step(self) -> tuple[BatchMetrics, float]:
         """One update on a fresh batch. Returns its metrics and the milliseconds per sequence.
 
+        A batch whose gradient is not finite (its loss is) is skipped, its update not applied,
+        while no more than ``config.skip_nonfinite_steps`` such batches come in a row; the step
+        still counts, so the next batch is a new one (``last_skipped`` says which steps were).
+
         Raises:
-            NonFiniteLossError: the loss is NaN or infinite (no update is applied).
+            NonFiniteLossError: the loss is NaN or infinite, or the gradient is and no skip is
+                left (no update is applied).
         """
         start = time.perf_counter()
         self.circuit.train()
@@ -387,7 +405,16 @@ class SupervisedAgent:
             batch = rollout(self.circuit, self.envs, seed=seed, options=options)
         per_sequence = sequence_loss_bits(batch.logits, batch.targets, batch.mask)
         loss = per_sequence.mean()
-        apply_update(self.optimizer, loss, self.config.clip_grad, step=self.step)
+        try:
+            apply_update(self.optimizer, loss, self.config.clip_grad, step=self.step)
+            self.skipped_in_a_row, self.last_skipped = 0, False
+        except NonFiniteGradientError as error:
+            if self.skipped_in_a_row >= self.config.skip_nonfinite_steps:
+                raise
+            self.skipped_in_a_row += 1
+            self.skipped += 1
+            self.last_skipped = True
+            log.warning("skipped the update: %s (%d skipped in all)", error, self.skipped)
         self.step += 1
         self.sequences += batch.targets.shape[0]
         metrics = batch_metrics(batch, per_sequence.detach())

@@ -328,6 +328,10 @@ class TrainConfig(OptimizerConfig, RunConfig):
     solved_lr_scale: float = 1.0
     """Once solved (when training goes on: ``stop_when_solved=False``), the learning rate is
     multiplied by this, once (0 < scale <= 1; 1 keeps it)."""
+    skip_nonfinite_steps: int = 0
+    """How many updates in a row may be skipped because their gradient is not finite while the
+    loss is (float32 overflow in the backward through a long sequence); each skipped batch is
+    logged and counted, and one more in a row fails the run. 0: the first one fails it."""
 
     def __post_init__(self) -> None:
         freeze_dicts(self, "env_kwargs", "circuit_kwargs")
@@ -343,6 +347,8 @@ class TrainConfig(OptimizerConfig, RunConfig):
              and self.solved_bit_errors > 0, "a finite number > 0"),
             ("solved_lr_scale", _is_number(self.solved_lr_scale)
              and 0 < self.solved_lr_scale <= 1, "a number in (0, 1]"),
+            ("skip_nonfinite_steps", _int_in(self.skip_nonfinite_steps, 0, 10**6),
+             "an integer in 0..10**6"),
         ], self)  # fmt: skip
         circuit_config(self.agent, self.circuit_kwargs)
 

@@ -218,6 +218,7 @@ class SupervisedTrainer(_Trainer):
             bit_errors=metrics.bit_errors,
             perfect=metrics.perfect,
             ms_per_sequence=ms_per_sequence,
+            skipped=float(self.agent.last_skipped),
         )
 
     @staticmethod
@@ -225,6 +226,7 @@ class SupervisedTrainer(_Trainer):
         return (
             f"loss {means['loss_bits']:.3f} bits, bit errors {means['bit_errors']:.3f}, "
             f"perfect {means['perfect']:.3f}, {means['ms_per_sequence']:.2f} ms/sequence"
+            + (f", {means['skipped']:.0%} of updates skipped" if means.get("skipped") else "")
         )
 
     def evaluate(self, elapsed: float) -> list[tuple[str, dict[str, Any]]]:

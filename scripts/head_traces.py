@@ -35,7 +35,12 @@ For an NTM or a DNC trained on memtasks/RepeatCopy-v0, over episodes of each --c
   loops well scores a little under 100%;
 - end marker after repetitions: the output steps before the circuit first raises the end marker,
   divided by the length (median; the repeats asked for where it stops on time, inf where it
-  never does).
+  never does);
+- write peak: the write head's largest weight while the items come in (mean over the items; near
+  1 each item lands on one row, low it is smeared over many);
+- write revisits: for each item after the first, the largest cosine between its write weighting
+  and an earlier item's (mean over the items): near 0 every item goes to rows of its own, near 1
+  the write head writes over rows an earlier item went to.
 A markdown table goes to stdout (and --out), with the command that made it; a sweep trial's
 checkpoint is named by its settings (its params.json).
 """
@@ -132,12 +137,18 @@ def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
     # The end marker is the target's last channel; where the circuit first raises it, counted in
     # repetitions of the sequence (the number it made before stopping; never raised: inf).
     ends = np.nonzero(raised[:, -1])[0]
+    items = write[1 : length + 1]  # (L, N): item i is written at step i + 1
+    unit = items / np.maximum(np.linalg.norm(items, axis=-1, keepdims=True), 1e-12)
+    cosines = unit @ unit.T
+    revisits = [cosines[i, :i].max() for i in range(1, length)]
     return dict(
         bit_errors=float(wrong.sum()),
         perfect=float(not wrong.any()),
         first_wrong=float(wrong_steps[0]) if len(wrong_steps) else float(len(recall)),
         on_slot=float(np.mean(actual == expected)),
         end_repetition=float(ends[0] / length) if len(ends) else float("inf"),
+        write_peak=float(items.max(-1).mean()),
+        write_revisits=float(np.mean(revisits)) if revisits else float("nan"),
     )
 
 
@@ -147,6 +158,8 @@ REPEAT_COLUMNS = [
     ("first_wrong", "first wrong step (median)", "{:.0f}"),
     ("on_slot", "read on the due slot", "{:.0%}"),
     ("end_repetition", "end marker after repetitions (median)", "{:.1f}"),
+    ("write_peak", "write peak", "{:.2f}"),
+    ("write_revisits", "write revisits", "{:.2f}"),
 ]
 
 COLUMNS = [

@@ -33,6 +33,7 @@ OVERRIDE_FLAGS = {
     "--optimizer": ("optimizer", str),
     "--lr": ("lr", float),
     "--clip-grad": ("clip_grad", float),
+    "--skip-nonfinite-steps": ("skip_nonfinite_steps", int),
     "--max-steps": ("max_steps", int),
     "--max-seconds": ("max_seconds", float),
     "--eval-every": ("eval_every", int),

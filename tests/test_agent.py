@@ -12,6 +12,7 @@ import torch
 import memtasks  # noqa: F401
 from memagents import agent as agent_module
 from memagents.agent import (
+    NonFiniteGradientError,
     NonFiniteLossError,
     SupervisedAgent,
     batch_sampler,
@@ -206,6 +207,61 @@ def test_non_finite_gradients_are_still_refused():
     with pytest.raises(NonFiniteLossError, match="gradient norm is inf at step 7"):
         agent_module.apply_update(optimizer, weight.sqrt().sum(), clip_grad=1.0, step=7)
     assert weight.detach().tolist() == [0.0, 1.0, 1.0]
+
+
+def test_a_non_finite_gradient_is_told_apart_from_a_non_finite_loss():
+    weight = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    # a finite loss (0) whose gradient is not: sqrt'(0) = inf, then inf - inf = nan
+    with pytest.raises(NonFiniteGradientError, match="gradient norm is nan at step 3"):
+        agent_module.apply_update(optimizer, (weight - weight).sqrt().sum(), clip_grad=0, step=3)
+    with pytest.raises(NonFiniteLossError) as error:
+        agent_module.apply_update(optimizer, weight.sum() * math.inf, clip_grad=0, step=4)
+    assert not isinstance(error.value, NonFiniteGradientError)
+
+
+def gradient_fails_at(steps):
+    """An apply_update that refuses the updates of `steps` as a non-finite gradient would."""
+    real = agent_module.apply_update
+
+    def apply_update(optimizer, loss, clip_grad, *, step):
+        if step in steps:
+            optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteGradientError(f"gradient norm is nan at step {step} (loss 1)")
+        real(optimizer, loss, clip_grad, step=step)
+
+    return apply_update
+
+
+def test_batches_with_non_finite_gradients_are_skipped_up_to_the_limit_in_a_row(monkeypatch):
+    monkeypatch.setattr(agent_module, "apply_update", gradient_fails_at({1, 3, 4}))
+    agent = make_agent(small_config(skip_nonfinite_steps=2))
+    skipped = []
+    for _ in range(6):
+        before = [p.detach().clone() for p in agent.circuit.parameters()]
+        agent.train_step()
+        unchanged = all(
+            torch.equal(a, b) for a, b in zip(before, agent.circuit.parameters(), strict=True)
+        )
+        assert unchanged == agent.last_skipped  # a skipped batch leaves every parameter as it was
+        skipped.append(agent.last_skipped)
+    assert skipped == [False, True, False, True, True, False]
+    assert agent.step == 6 and agent.skipped == 3 and agent.sequences == 6 * agent.config.batch_size
+    # a third in a row is one more than allowed: the run fails as it would without skipping
+    monkeypatch.setattr(agent_module, "apply_update", gradient_fails_at({6, 7, 8}))
+    agent.train_step(), agent.train_step()
+    with pytest.raises(NonFiniteGradientError, match="at step 8"):
+        agent.train_step()
+    assert agent.step == 8
+
+
+def test_without_skips_the_first_non_finite_gradient_fails_the_step(monkeypatch):
+    monkeypatch.setattr(agent_module, "apply_update", gradient_fails_at({0}))
+    agent = make_agent(small_config())
+    assert agent.config.skip_nonfinite_steps == 0
+    with pytest.raises(NonFiniteGradientError):
+        agent.train_step()
+    assert agent.step == 0 and agent.skipped == 0
 
 
 def test_non_finite_loss_is_refused_without_an_update(monkeypatch):

@@ -141,6 +141,20 @@ def test_repeat_copy_figures_of_hand_made_episodes():
     assert script.repeat_copy_figures(never, 3, 2)["end_repetition"] == float("inf")
 
 
+def test_write_peak_and_revisits_tell_a_pointer_from_a_head_that_writes_over_earlier_rows():
+    script = load_script()
+    pointer = script.repeat_copy_figures(repeat_trace(), 3, 2)
+    assert pointer["write_peak"] == 1.0 and pointer["write_revisits"] == 0.0
+    stuck = repeat_trace()
+    stuck.write_weights[1:4, 0] = 0.0
+    stuck.write_weights[1:4, 0, 2] = 0.5  # every item half on slot 2, half spread
+    stuck.write_weights[1, 0, 5], stuck.write_weights[2, 0, 6] = 0.5, 0.5
+    stuck.write_weights[3, 0, 7] = 0.5
+    figures = script.repeat_copy_figures(stuck, 3, 2)
+    assert figures["write_peak"] == 0.5
+    assert figures["write_revisits"] == pytest.approx(0.5)  # cosine of half-shared weightings
+
+
 PAPER_REPEAT_COPY_ON_A_DNC = dict(
     env_id="memtasks/RepeatCopy-v0",
     env_kwargs=dict(max_length=10, max_repeats=10, normalisation="standard"),

@@ -324,6 +324,15 @@ def test_solved_lr_scale_lowers_the_rate_once_when_solved(monkeypatch):
         tiny_config(solved_lr_scale=0.0)
 
 
+def test_skip_nonfinite_steps_is_a_count_and_shows_in_the_log_line():
+    with pytest.raises(ValueError, match="skip_nonfinite_steps"):
+        tiny_config(skip_nonfinite_steps=-1)
+    means = dict(loss_bits=1.0, bit_errors=2.0, perfect=0.0, ms_per_sequence=1.0)
+    assert "skipped" not in SupervisedTrainer.describe_window({**means, "skipped": 0.0})
+    line = SupervisedTrainer.describe_window({**means, "skipped": 0.04})
+    assert line.endswith(", 4% of updates skipped")
+
+
 def test_max_seconds_ends_the_run_with_an_evaluation_and_a_checkpoint(tmp_path):
     with Run.create(tmp_path, "t") as run:
         run.open_outputs(resumed_at=None, visdom=False)
