@@ -7,6 +7,7 @@ O output size.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -47,6 +48,17 @@ def find_checkpoint(run: str | None, checkpoint: str | None, runs_dir: str | Pat
         path = Path(checkpoint)
         return path / CHECKPOINT_NAME if path.is_dir() else path
     return resolve_run_dir(run, runs_dir) / CHECKPOINT_NAME
+
+
+def checkpoint_label(path: str | Path) -> str:
+    """A sweep trial's checkpoint by its settings (the trial's params.json), others by path."""
+    path = Path(path)
+    for folder in list(path.parents)[:4]:
+        params = folder / "params.json"
+        if params.is_file():
+            settings = json.loads(params.read_text())
+            return ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
+    return str(path)
 
 
 def load_circuit(path: str | Path, device: str | torch.device = "cpu") -> Loaded:

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -58,7 +57,7 @@ import numpy as np
 import torch
 
 from memagents.checkpoint import CheckpointError
-from memagents.evaluation import load_circuit, parse_condition, trace_episode
+from memagents.evaluation import checkpoint_label, load_circuit, parse_condition, trace_episode
 
 UNWRITTEN = 0.05
 """A row is unwritten while its norm is below this fraction of the largest row norm."""
@@ -181,16 +180,6 @@ MEDIANS = {"start_offset", "first_wrong", "end_repetition"}
 """The columns summarised by their median over episodes (the others by their mean)."""
 
 
-def label(path: Path) -> str:
-    """A sweep trial's checkpoint by its settings (the trial's params.json), others by path."""
-    for folder in list(path.parents)[:4]:
-        params = folder / "params.json"
-        if params.is_file():
-            settings = json.loads(params.read_text())
-            return ", ".join(f"{key}={value}" for key, value in sorted(settings.items()))
-    return str(path)
-
-
 def task_of(env_id: str) -> str | None:
     """ "copy" or "repeat" for the envs this script traces, else None."""
     name = env_id.rsplit("/", 1)[-1]
@@ -249,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             for key in MEDIANS & summary.keys():
                 summary[key] = float(np.median([r[key] for r in rows]))
             cells = [fmt.format(summary[key]) for key, _, fmt in columns]
-            lines.append(f"| {label(path)} | {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {checkpoint_label(path)} | {name} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     command = shlex.join(["python", "scripts/head_traces.py", *(argv or sys.argv[1:])])
     notes = f"Means over {args.episodes} episodes (the columns marked median: medians)"

@@ -10,7 +10,7 @@ import pytest
 
 from memagents.checkpoint import save_checkpoint
 from memagents.config import resolve_config
-from memagents.evaluation import EpisodeTrace
+from memagents.evaluation import EpisodeTrace, checkpoint_label
 from memagents.training import SupervisedTrainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,9 +96,8 @@ def test_a_sweep_trials_checkpoint_is_named_by_its_settings(tmp_path):
     trial = tmp_path / "train_trial_0"
     (trial / "run" / "checkpoints").mkdir(parents=True)
     (trial / "params.json").write_text('{"seed": 2, "preset": "ntm-copy"}')
-    script = load_script()
-    assert script.label(trial / "run/checkpoints/last.pt") == "preset=ntm-copy, seed=2"
-    assert script.label(tmp_path / "x.pt") == str(tmp_path / "x.pt")
+    assert checkpoint_label(trial / "run/checkpoints/last.pt") == "preset=ntm-copy, seed=2"
+    assert checkpoint_label(tmp_path / "x.pt") == str(tmp_path / "x.pt")
 
 
 def repeat_trace(length=3, repeats=2, slots=8, lose_at=None) -> EpisodeTrace:
