@@ -29,12 +29,11 @@ def test_count_units_finds_the_units_that_follow_the_count_and_how_far_they_keep
     saturating = 0.05 * np.minimum(counts, 10.0)  # stops rising where training did
     noise = np.random.default_rng(0).normal(size=30) * 0.01  # follows nothing
     cells = np.stack([noise, saturating, linear, np.zeros(30)], axis=1)
-    units, off = script.count_units(cells, trained=10, units=2)
+    units, reads = script.count_units(cells, trained=10, units=2)
     assert sorted(units) == [1, 2]  # both follow the count exactly over 1..10
-    by_unit = dict(zip(units, off, strict=True))
-    assert by_unit[2] == pytest.approx(0.0, abs=1e-9)
-    # at 30 the saturating unit is 0.5 where its line says 1.5: off by 1.0 of a rise of 1.45
-    assert by_unit[1] == pytest.approx(1.0 / 1.45)
+    by_unit = dict(zip(units, reads, strict=True))
+    assert by_unit[2] == pytest.approx(30.0)  # holds 30 as 30
+    assert by_unit[1] == pytest.approx(10.0)  # stopped rising at the largest trained count
 
 
 def checkpoint(tmp_path, preset, task=None):
@@ -51,10 +50,15 @@ def test_the_cli_tables_the_stop_and_the_count_units(tmp_path, capsys):
     argv = ["--checkpoint", path, "--length", "2", "--max-repeats", "12", "--report", "10", "12"]
     assert script.main([*argv, "--out", str(tmp_path / "probe.md")]) == 0
     out = capsys.readouterr().out
-    assert "| checkpoint | stop at 10 | stop at 12 | count units | off the line at 12 |" in out
+    assert "| checkpoint | stop at 10 | stop at 12 | count units | 12 reads as |" in out
     row = next(line for line in out.splitlines() if line.startswith(f"| {path} |"))
-    assert len(row.split("|")) == 7  # the checkpoint, 2 stops, the units, off the line
+    assert len(row.split("|")) == 7  # the checkpoint, 2 stops, the units, the count read
     assert (tmp_path / "probe.md").read_text().startswith("| checkpoint |")
+    assert script.main([*argv, "--trace-units", "0", "3"]) == 0
+    out = capsys.readouterr().out
+    traced = [line for line in out.splitlines() if line.startswith(f"- {path}, count 12, unit 3:")]
+    assert len(traced) == 1
+    assert len(traced[0].split(":")[-1].split()) == 13  # the count step and 12 repetitions
 
 
 def test_the_cli_refuses_a_copy_checkpoint_and_a_count_inside_training(tmp_path, capsys):
