@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from memagents.agent import (
+    NonFiniteGradientError,
     NonFiniteLossError,
     SupervisedAgent,
     env_sizes,
@@ -475,7 +476,8 @@ class FitResult:
     reason: str = ""
     """Why it failed or was interrupted."""
     cause: str = ""
-    """What failed: "non-finite" (loss, gradient or parameters) or "disk" (the run's files)."""
+    """What failed: "non-finite gradient" (the loss finite), "non-finite" (the loss or the
+    parameters) or "disk" (the run's files)."""
     solved_at: dict[str, Any] | None = None
     last_eval: dict[str, Any] | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -599,6 +601,8 @@ def fit(
         except NonFiniteLossError as error:
             result.status, result.reason = "failed", f"non-finite values: {error}"
             result.cause = "non-finite"
+            if isinstance(error, NonFiniteGradientError):
+                result.cause = "non-finite gradient"
         except CheckpointError as error:  # a state that holds NaN or infinity, never written
             result.status, result.reason, result.cause = "failed", str(error), "non-finite"
         except OSError as error:  # a full disk, a folder that went away
@@ -651,6 +655,14 @@ def summary_lines(trainer: _Trainer, result: FitResult, run: Run | None) -> list
         command = f"python scripts/{trainer.script} --resume {run.path}"
         if result.cause == "disk":
             lines.append(f"{kept}; free some space, then resume: {command}")
+        elif result.cause == "non-finite gradient" and hasattr(
+            trainer.config, "skip_nonfinite_steps"
+        ):
+            lines.append(
+                f"{kept}; the loss was finite and its gradient overflowed: resume skipping such "
+                f"batches, {command} --skip-nonfinite-steps 20, or with a lower learning rate, "
+                f"--lr {trainer.config.lr / 10:g}"
+            )
         else:
             lines.append(
                 f"{kept}; resume with a lower learning rate, for example: "

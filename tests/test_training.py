@@ -11,9 +11,10 @@ import signal
 import pytest
 import torch
 
+from memagents import agent as agent_module
 from memagents import checkpoint as checkpoint_module
 from memagents import training as training_module
-from memagents.agent import BatchMetrics, NonFiniteLossError
+from memagents.agent import BatchMetrics, NonFiniteGradientError, NonFiniteLossError
 from memagents.config import RunConfig, resolve_config
 from memagents.runs import Run
 from memagents.training import (
@@ -155,6 +156,31 @@ def test_a_failure_writes_nothing_and_keeps_the_last_checkpoint(tmp_path):
         lines = summary_lines(trainer, result, run)
     assert checkpoint_module.load_checkpoint(run.checkpoint_path)["step"] == 4
     assert any("the last good checkpoint" in line and "--lr 0.0001" in line for line in lines)
+
+
+def test_an_overflowing_gradient_fails_with_the_skip_as_the_way_to_resume(tmp_path, monkeypatch):
+    real = agent_module.apply_update
+
+    def apply_update(optimizer, loss, clip_grad, *, step):
+        if step == 2:
+            raise NonFiniteGradientError(f"gradient norm is nan at step {step} (loss 1)")
+        real(optimizer, loss, clip_grad, step=step)
+
+    monkeypatch.setattr(agent_module, "apply_update", apply_update)
+    with Run.create(tmp_path, "g") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        trainer = SupervisedTrainer(tiny_config(max_steps=5))
+        result = fit(trainer, run)
+        lines = summary_lines(trainer, result, run)
+    assert result.status == "failed" and result.cause == "non-finite gradient"
+    assert result.step == 2 and "gradient norm is nan at step 2" in result.reason
+    assert any("--skip-nonfinite-steps 20" in line and "--lr" in line for line in lines)
+    # with a skip allowed the same run goes on to the end, the skipped step counted
+    with Run.create(tmp_path, "h") as run:
+        run.open_outputs(resumed_at=None, visdom=False)
+        trainer = SupervisedTrainer(tiny_config(max_steps=5, skip_nonfinite_steps=1))
+        result = fit(trainer, run)
+    assert result.status == "finished" and result.step == 5 and trainer.agent.skipped == 1
 
 
 def test_a_full_disk_fails_cleanly_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
