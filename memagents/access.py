@@ -98,6 +98,7 @@ class NTMAccess(nn.Module):
         shift_range: int = 1,
         memory_init: float = MEMORY_INIT,
         head_start: str = "learned",
+        forward_shift: float = 0.0,
     ) -> None:
         super().__init__()
         if head_start not in HEAD_STARTS:
@@ -128,6 +129,15 @@ class NTMAccess(nn.Module):
             with torch.no_grad():
                 self.initial_weight_logits.fill_(-30.0)
                 self.initial_weight_logits[:, 0] = 0.0
+        if forward_shift:
+            # Every head's +1 shift logit (field "shifts", K x S, shift s - shift_range at s)
+            # starts `forward_shift` above the others: heads that step forward from the start.
+            shifts = self.layout.field("shifts")
+            size = 2 * shift_range + 1
+            forward = [shifts.offset + k * size + shift_range + 1 for k in range(heads)]
+            with torch.no_grad():
+                self.interface.bias[forward] += forward_shift
+        self.forward_shift = forward_shift
 
     @property
     def reads_size(self) -> int:

@@ -217,6 +217,7 @@ class NTM(_MemoryCircuit):
             config.shift_range,
             config.memory_init,
             config.head_start,
+            config.forward_shift,
         )
         super().__init__(
             input_size, output_size, access, config.controller, config.controller_size,

@@ -116,12 +116,19 @@ class NTMConfig:
     first) or ``first`` (every head on slot 0, fixed), so the first item is written to one row;
     with 256 slots it makes copy generalise to six times the training length in most seeds
     (docs/results/length-generalisation.md, section 6; the ``ntm-copy-long`` preset)."""
+    forward_shift: float = 0.0
+    """Added at initialisation to the interface bias of every head's +1 shift logit (0: none), so
+    the heads start out stepping forward: 2 makes the step forward 0.79 likely at first, staying
+    and stepping back 0.11 each. Learned from there. Needs shift_range >= 1."""
 
     def __post_init__(self) -> None:
         half = self.memory_size // 2 if _is_int(self.memory_size) else 0
         check_fields(_memory_checks(self) + [
             ("shift_range", _int_in(self.shift_range, 0, half), "an integer in 0..N // 2"),
             ("head_start", self.head_start in ("learned", "first"), "'learned' or 'first'"),
+            ("forward_shift", _is_number(self.forward_shift) and abs(self.forward_shift) <= 30
+             and (self.forward_shift == 0 or self.shift_range != 0),
+             "a number in -30..30, and 0 when shift_range is 0"),
         ], self)  # fmt: skip
 
 

@@ -269,6 +269,32 @@ def test_head_start_first_puts_every_head_on_slot_zero_on_both_paths():
         build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, head_start="last")
 
 
+def test_forward_shift_starts_every_head_stepping_forward():
+    """forward_shift biases each head's +1 shift logit at initialisation (only that): with every
+    head on slot 0 and a large bias, an untrained NTM's heads move one slot per step."""
+    torch.manual_seed(0)
+    plain = build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, head_start="first", num_reads=2)
+    torch.manual_seed(0)
+    biased = build_circuit(
+        "ntm", INPUT_SIZE, OUTPUT_SIZE, head_start="first", num_reads=2, forward_shift=30.0
+    )
+    shifts = biased.access.layout.field("shifts")  # K=3 heads x S=3 shifts (-1, 0, +1)
+    change = (biased.access.interface.bias - plain.access.interface.bias).detach()
+    expected = torch.zeros_like(change)
+    expected[[shifts.offset + 3 * k + 2 for k in range(3)]] = 30.0
+    torch.testing.assert_close(change, expected)
+    state = biased.initial_state(1)
+    with torch.no_grad():
+        for step in range(1, 6):
+            _, state = biased(inputs(1, 1, dtype=torch.float32)[:, 0], state)
+            slots = torch.cat([state.access.write_weights, state.access.read_weights], 1).argmax(-1)
+            assert slots.flatten().tolist() == [step] * 3
+    with pytest.raises(ValueError, match="forward_shift"):
+        build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, shift_range=0, forward_shift=2.0)
+    with pytest.raises(ValueError, match="forward_shift"):
+        build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, forward_shift=float("nan"))
+
+
 def test_initial_states():
     ntm = tiny("ntm", **TINY["ntm"])
     access = ntm.initial_state(2).access
