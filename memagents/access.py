@@ -133,11 +133,10 @@ class NTMAccess(nn.Module):
             # Every head's +1 shift logit (field "shifts", K x S, shift s - shift_range at s)
             # starts `forward_shift` above the others: heads that step forward from the start.
             shifts = self.layout.field("shifts")
-            size = 2 * shift_range + 1
+            size = shifts.shape[-1]
             forward = [shifts.offset + k * size + shift_range + 1 for k in range(heads)]
             with torch.no_grad():
                 self.interface.bias[forward] += forward_shift
-        self.forward_shift = forward_shift
 
     @property
     def reads_size(self) -> int:

@@ -371,7 +371,11 @@ class SupervisedAgent:
         self.skipped = 0
         """Updates skipped so far for a non-finite gradient (``config.skip_nonfinite_steps``)."""
         self.skipped_in_a_row = 0
-        self.last_skipped = False
+
+    @property
+    def last_skipped(self) -> bool:
+        """Whether the last step's update was skipped (a non-finite gradient)."""
+        return self.skipped_in_a_row > 0
 
     def _pinned_length(self, seed: int) -> dict[str, int]:
         """``{"length": n}``, n uniform over the env's training lengths, drawn from ``seed``."""
@@ -407,13 +411,12 @@ class SupervisedAgent:
         loss = per_sequence.mean()
         try:
             apply_update(self.optimizer, loss, self.config.clip_grad, step=self.step)
-            self.skipped_in_a_row, self.last_skipped = 0, False
+            self.skipped_in_a_row = 0
         except NonFiniteGradientError as error:
             if self.skipped_in_a_row >= self.config.skip_nonfinite_steps:
                 raise
             self.skipped_in_a_row += 1
             self.skipped += 1
-            self.last_skipped = True
             log.warning("skipped the update: %s (%d skipped in all)", error, self.skipped)
         self.step += 1
         self.sequences += batch.targets.shape[0]

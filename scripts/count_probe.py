@@ -139,13 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         stops, cells, repetitions = probe_counts(
             loaded.circuit, config, args.length, args.max_repeats
         )
+        name = checkpoint_label(path)
         for repeats in args.report:
             for unit in args.trace_units:
                 values = " ".join(f"{v:.2f}" for v in repetitions[repeats - 1][:, unit])
-                traces.append(f"- {checkpoint_label(path)}, count {repeats}, unit {unit}: {values}")
+                traces.append(f"- {name}, count {repeats}, unit {unit}: {values}")
         units, reads = count_units(cells, trained, args.units)
         cells_text = [f"{stops[r - 1]:.1f}" for r in args.report]
-        lines.append(f"| {checkpoint_label(path)} | " + " | ".join(cells_text)
+        lines.append(f"| {name} | " + " | ".join(cells_text)
                      + f" | {', '.join(map(str, units))} | {np.median(reads):.1f} |")  # fmt: skip
         print(lines[-1], flush=True)
     command = shlex.join(["python", "scripts/count_probe.py", *(argv or sys.argv[1:])])
