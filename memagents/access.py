@@ -99,6 +99,7 @@ class NTMAccess(nn.Module):
         memory_init: float = MEMORY_INIT,
         head_start: str = "learned",
         forward_shift: float = 0.0,
+        write_gate_bias: float = 0.0,
     ) -> None:
         super().__init__()
         if head_start not in HEAD_STARTS:
@@ -137,6 +138,14 @@ class NTMAccess(nn.Module):
             forward = [shifts.offset + k * size + shift_range + 1 for k in range(heads)]
             with torch.no_grad():
                 self.interface.bias[forward] += forward_shift
+        if write_gate_bias:
+            # Every write head's interpolation gate (field "gates", K: read heads, then write
+            # heads) starts `write_gate_bias` off zero: negative starts writes by location.
+            gates = self.layout.field("gates")
+            with torch.no_grad():
+                self.interface.bias[gates.offset + num_reads : gates.offset + heads] += (
+                    write_gate_bias
+                )
 
     @property
     def reads_size(self) -> int:

@@ -218,6 +218,7 @@ class NTM(_MemoryCircuit):
             config.memory_init,
             config.head_start,
             config.forward_shift,
+            config.write_gate_bias,
         )
         super().__init__(
             input_size, output_size, access, config.controller, config.controller_size,

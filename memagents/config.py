@@ -120,6 +120,11 @@ class NTMConfig:
     """Added at initialisation to the interface bias of every head's +1 shift logit (0: none), so
     the heads start out stepping forward: 2 makes the step forward 0.79 likely at first, staying
     and stepping back 0.11 each. Learned from there. Needs shift_range >= 1."""
+    write_gate_bias: float = 0.0
+    """Added at initialisation to the interface bias of every write head's interpolation gate g
+    (0: none; w = g * content + (1 - g) * previous): -3 makes the write heads start out addressing
+    by location (g = 0.05 at a zero input), so a write is not mixed with the near-uniform content
+    weighting of a blank memory. Read heads are left as they are (they jump back by content)."""
 
     def __post_init__(self) -> None:
         half = self.memory_size // 2 if _is_int(self.memory_size) else 0
@@ -129,6 +134,8 @@ class NTMConfig:
             ("forward_shift", _is_number(self.forward_shift) and abs(self.forward_shift) <= 30
              and (self.forward_shift == 0 or self.shift_range != 0),
              "a number in -30..30, and 0 when shift_range is 0"),
+            ("write_gate_bias", _is_number(self.write_gate_bias)
+             and abs(self.write_gate_bias) <= 30, "a number in -30..30"),
         ], self)  # fmt: skip
 
 

@@ -295,6 +295,35 @@ def test_forward_shift_starts_every_head_stepping_forward():
         build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, forward_shift=float("nan"))
 
 
+def test_write_gate_bias_starts_write_heads_by_location():
+    """write_gate_bias biases only the write heads' interpolation gates at initialisation: with
+    every head on slot 0 and a large negative bias, an untrained NTM's write weighting after a
+    step lies on the slots one shift from slot 0, where without it the content weighting of the
+    blank memory spreads it over every slot. Read heads keep their gates."""
+    torch.manual_seed(0)
+    plain = build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, head_start="first", num_reads=2)
+    torch.manual_seed(0)
+    biased = build_circuit(
+        "ntm", INPUT_SIZE, OUTPUT_SIZE, head_start="first", num_reads=2, write_gate_bias=-30.0
+    )
+    gates = biased.access.layout.field("gates")  # K=3 heads: 2 read, then 1 write
+    change = (biased.access.interface.bias - plain.access.interface.bias).detach()
+    expected = torch.zeros_like(change)
+    expected[gates.offset + 2] = -30.0
+    torch.testing.assert_close(change, expected)
+    step = inputs(1, 1, dtype=torch.float32)[:, 0]
+    size = biased.access.memory_size
+    near = [size - 1, 0, 1]
+    with torch.no_grad():
+        _, state = biased(step, biased.initial_state(1))
+        _, plain_state = plain(step, plain.initial_state(1))
+    assert state.access.write_weights[0, 0, near].sum() > 1 - 1e-6
+    assert plain_state.access.write_weights[0, 0, near].sum() < 0.99
+    torch.testing.assert_close(state.access.read_weights, plain_state.access.read_weights)
+    with pytest.raises(ValueError, match="write_gate_bias"):
+        build_circuit("ntm", INPUT_SIZE, OUTPUT_SIZE, write_gate_bias=float("inf"))
+
+
 def test_initial_states():
     ntm = tiny("ntm", **TINY["ntm"])
     access = ntm.initial_state(2).access
