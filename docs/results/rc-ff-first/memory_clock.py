@@ -31,7 +31,9 @@ def memory_figures(trace, length: int, repeats: int) -> dict[str, object]:
     norms = np.linalg.norm(before[items], axis=-1)
     change = np.linalg.norm(memory[end - 1, items] - before[items], axis=-1) / norms
     after = length + 1
-    per_repetition = [float(np.linalg.norm(memory[s, after])) for s in range(start - 1, end, length)]
+    per_repetition = [
+        float(np.linalg.norm(memory[s, after])) for s in range(start - 1, end, length)
+    ]
     others = np.setdiff1d(np.arange(memory.shape[1]), np.arange(0, length + 2))
     return dict(
         item_norm=float(np.median(norms)),
@@ -43,9 +45,11 @@ def memory_figures(trace, length: int, repeats: int) -> dict[str, object]:
 
 def main(pattern: str) -> None:
     torch.set_num_threads(1)
-    print("| checkpoint | length, repeats | item rows' norm at recall | their change over recall "
-          "(x norm, median) | row after the items, norm at each repetition's start | "
-          "other rows' mean norm at the end |")
+    print(
+        "| checkpoint | length, repeats | item rows' norm at recall | their change over recall "
+        "(x norm, median) | row after the items, norm at each repetition's start | "
+        "other rows' mean norm at the end |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for path in sorted(glob.glob(pattern)):
         loaded = load_circuit(path)
@@ -53,8 +57,10 @@ def main(pattern: str) -> None:
             trace = trace_episode(loaded.circuit, loaded.config, length=length, repeats=repeats)
             f = memory_figures(trace, length, repeats)
             row = ", ".join(f"{x:.0f}" for x in f["after_row"])
-            print(f"| {checkpoint_label(path)} | {length}, {repeats} | {f['item_norm']:.1f} | "
-                  f"{f['item_change']:.2f} | {row} | {f['others_end']:.0f} |")
+            print(
+                f"| {checkpoint_label(path)} | {length}, {repeats} | {f['item_norm']:.1f} | "
+                f"{f['item_change']:.2f} | {row} | {f['others_end']:.0f} |"
+            )
 
 
 if __name__ == "__main__":
