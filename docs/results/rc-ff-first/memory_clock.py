@@ -61,6 +61,10 @@ def main(pattern: str) -> None:
                 f"| {checkpoint_label(path)} | {length}, {repeats} | {f['item_norm']:.1f} | "
                 f"{f['item_change']:.2f} | {row} | {f['others_end']:.0f} |"
             )
+    print(
+        "\nOne episode per condition (data seed 0). Made by `python "
+        f"docs/results/rc-ff-first/memory_clock.py '{pattern}'`."
+    )
 
 
 if __name__ == "__main__":
