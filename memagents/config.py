@@ -124,7 +124,9 @@ class NTMConfig:
     """Added at initialisation to the interface bias of every write head's interpolation gate g
     (0: none; w = g * content + (1 - g) * previous): -3 makes the write heads start out addressing
     by location (g = 0.05 at a zero input), so a write is not mixed with the near-uniform content
-    weighting of a blank memory. Read heads are left as they are (they jump back by content)."""
+    weighting of a blank memory. Read heads are left as they are (they jump back by content).
+    On repeat copy with every head on slot 0 it did not change how often the write head becomes
+    a pointer (half of ten seeds; docs/results/length-generalisation.md, section 13)."""
 
     def __post_init__(self) -> None:
         half = self.memory_size // 2 if _is_int(self.memory_size) else 0
