@@ -33,9 +33,11 @@ EPISODES = 20
 
 
 def episode_figures(loaded, length: int, repeats: int, *, no_clip: bool, no_erase: bool):
-    """(stop in repetitions, bit errors, share of pre-activations above 20) over the episodes."""
+    """(stop in repetitions, bit errors, share of pre-activations above the clip) over the
+    episodes."""
     circuit = loaded.circuit
     controller = circuit.controller
+    trained_clip = controller.clip_value
     erase = circuit.access.layout.field("erase")
     pre_activations: list[np.ndarray] = []
     steps = [0]
@@ -56,7 +58,7 @@ def episode_figures(loaded, length: int, repeats: int, *, no_clip: bool, no_eras
         return step(self, projected_input, prev_reads, prev_state)
 
     controller.step = traced_step.__get__(controller)
-    controller.clip_value = 1e9 if no_clip else 20.0
+    controller.clip_value = 1e9 if no_clip else trained_clip
     handle = circuit.access.interface.register_forward_hook(interface_hook)
     stops, errors, above = [], [], []
     try:
@@ -69,11 +71,11 @@ def episode_figures(loaded, length: int, repeats: int, *, no_clip: bool, no_eras
             ends = np.nonzero(raised[:, -1])[0]
             stops.append(ends[0] / length if len(ends) else np.inf)
             errors.append((raised != (trace.targets[recall] > 0.5)).sum())
-            above.append((np.stack(pre_activations)[length + 1 :] > 20.0).mean())
+            above.append((np.stack(pre_activations)[length + 1 :] > trained_clip).mean())
     finally:
         handle.remove()
         del controller.step
-        controller.clip_value = 20.0
+        controller.clip_value = trained_clip
     return float(np.median(stops)), float(np.mean(errors)), float(np.mean(above))
 
 
