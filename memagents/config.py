@@ -344,6 +344,10 @@ class TrainConfig(OptimizerConfig, RunConfig):
     solved_lr_scale: float = 1.0
     """Once solved (when training goes on: ``stop_when_solved=False``), the learning rate is
     multiplied by this, once (0 < scale <= 1; 1 keeps it)."""
+    lr_drop_step: int = 0
+    """From this step on the learning rate is multiplied by ``solved_lr_scale`` even if the run
+    has not solved (a step decay, for runs that hover near the threshold at the training rate);
+    once, whichever of the two comes first. 0: only when solved."""
     skip_nonfinite_steps: int = 0
     """How many updates in a row may be skipped because their gradient is not finite while the
     loss is (float32 overflow in the backward through a long sequence); each skipped batch is
@@ -363,6 +367,7 @@ class TrainConfig(OptimizerConfig, RunConfig):
              and self.solved_bit_errors > 0, "a finite number > 0"),
             ("solved_lr_scale", _is_number(self.solved_lr_scale)
              and 0 < self.solved_lr_scale <= 1, "a number in (0, 1]"),
+            ("lr_drop_step", _int_in(self.lr_drop_step, 0, 10**9), "an integer in 0..10**9"),
             ("skip_nonfinite_steps", _int_in(self.skip_nonfinite_steps, 0, 10**6),
              "an integer in 0..10**6"),
         ], self)  # fmt: skip

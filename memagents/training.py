@@ -126,7 +126,7 @@ class _Trainer:
         )
 
     def restore(self, payload: dict[str, Any], path) -> None:
-        """Continue from a checkpoint of this run: weights, optimizer (at this config's lr),
+        """Continue from a checkpoint of this run: weights, optimizer (at `current_lr`),
         extra state, counters, RNG states.
 
         Raises:
@@ -160,13 +160,22 @@ class _Trainer:
             raise CheckpointError(
                 f"checkpoint {path}: cannot restore the training state ({error})"
             ) from error
-        for group in self.agent.optimizer.param_groups:
-            group["lr"] = self.config.lr
         self.agent.step = payload["step"]
         self._set_count(payload["sequences"])
         self.elapsed_before = float(payload.get("elapsed_s", 0.0))
         self.solved_at = payload.get("solved_at")
         self.last_eval = payload.get("metrics") or None
+        self.apply_lr()
+
+    def current_lr(self) -> float:
+        """The learning rate at this point of the run (the config's; see SupervisedTrainer)."""
+        return self.config.lr
+
+    def apply_lr(self) -> None:
+        """Set every parameter group's rate to `current_lr` (idempotent)."""
+        lr = self.current_lr()
+        for group in self.agent.optimizer.param_groups:
+            group["lr"] = lr
 
     @property
     def step(self) -> int:
@@ -212,7 +221,15 @@ class SupervisedTrainer(_Trainer):
     def _set_count(self, value: int) -> None:
         self.agent.sequences = value
 
+    def current_lr(self) -> float:
+        """The config's rate, times ``solved_lr_scale`` once solved or from ``lr_drop_step`` on."""
+        config = self.config
+        dropped = self.solved or (config.lr_drop_step > 0 and self.step >= config.lr_drop_step)
+        return config.lr * (config.solved_lr_scale if dropped else 1.0)
+
     def train_step(self) -> dict[str, float]:
+        if self.config.lr_drop_step and self.step == self.config.lr_drop_step:
+            self.apply_lr()
         metrics, ms_per_sequence = self.agent.train_step()
         return dict(
             loss_bits=metrics.loss_bits,
@@ -259,9 +276,7 @@ class SupervisedTrainer(_Trainer):
                     step=self.step, sequences=self.count, elapsed_s=elapsed, **confirm._asdict()
                 )
                 records.append(("solved", self.solved_at))
-                if config.solved_lr_scale != 1.0:  # the new rate lands in the optimizer's state
-                    for group in self.agent.optimizer.param_groups:
-                        group["lr"] *= config.solved_lr_scale
+                self.apply_lr()  # times solved_lr_scale from here on
                 log.info(
                     "SOLVED at step %d: confirmed over %d fresh sequences, %.4f bit errors per "
                     "sequence (threshold %g), %.0f s",

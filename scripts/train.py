@@ -34,6 +34,8 @@ OVERRIDE_FLAGS = {
     "--lr": ("lr", float),
     "--clip-grad": ("clip_grad", float),
     "--skip-nonfinite-steps": ("skip_nonfinite_steps", int),
+    "--solved-lr-scale": ("solved_lr_scale", float),
+    "--lr-drop-step": ("lr_drop_step", int),
     "--max-steps": ("max_steps", int),
     "--max-seconds": ("max_seconds", float),
     "--eval-every": ("eval_every", int),

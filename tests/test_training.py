@@ -350,6 +350,44 @@ def test_solved_lr_scale_lowers_the_rate_once_when_solved(monkeypatch):
         tiny_config(solved_lr_scale=0.0)
 
 
+def test_lr_drop_step_lowers_the_rate_at_that_step_unsolved_and_only_once():
+    trainer = SupervisedTrainer(tiny_config(solved_lr_scale=0.1, lr_drop_step=2))
+    lr = trainer.config.lr
+    rates = []
+    for _ in range(4):
+        trainer.train_step()
+        rates.append(trainer.agent.optimizer.param_groups[0]["lr"])
+    # steps 0 and 1 at the rate, the update of step 2 on at a tenth; no second cut
+    assert rates == pytest.approx([lr, lr, 0.1 * lr, 0.1 * lr])
+    assert not trainer.solved
+    with pytest.raises(ValueError, match="lr_drop_step"):
+        tiny_config(lr_drop_step=-1)
+
+
+def test_a_resumed_run_keeps_the_lowered_rate(monkeypatch, tmp_path):
+    """Solved with solved_lr_scale (or past lr_drop_step), a run resumes at the lowered rate."""
+    config = tiny_config(stop_when_solved=False, solved_lr_scale=0.1)
+    trainer = SupervisedTrainer(config)
+    perfect = BatchMetrics(loss_bits=0.0, bit_errors=0.0, perfect=1.0, num_sequences=4)
+    monkeypatch.setattr(training_module, "evaluate", lambda *args, **kwargs: perfect)
+    trainer.evaluate(1.0)
+    payload = trainer.checkpoint(1.0)
+    resumed = SupervisedTrainer(config)
+    resumed.restore(payload, tmp_path / "last.pt")
+    assert resumed.agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * config.lr)
+    unsolved = SupervisedTrainer(tiny_config(solved_lr_scale=0.1, lr_drop_step=1))
+    unsolved.train_step()
+    unsolved.train_step()
+    again = SupervisedTrainer(unsolved.config)
+    again.restore(unsolved.checkpoint(1.0), tmp_path / "last.pt")
+    assert again.agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * config.lr)
+    before = SupervisedTrainer(tiny_config(solved_lr_scale=0.1, lr_drop_step=5))
+    before.train_step()
+    third = SupervisedTrainer(before.config)
+    third.restore(before.checkpoint(1.0), tmp_path / "last.pt")
+    assert third.agent.optimizer.param_groups[0]["lr"] == pytest.approx(config.lr)
+
+
 def test_skip_nonfinite_steps_is_a_count_and_shows_in_the_log_line():
     with pytest.raises(ValueError, match="skip_nonfinite_steps"):
         tiny_config(skip_nonfinite_steps=-1)
