@@ -29,6 +29,7 @@ What ends a run, and what it leaves:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -213,6 +214,8 @@ class SupervisedTrainer(_Trainer):
             config.env_id, _eval_batch_size(config.solved_sequences), config.task_kwargs
         )
         self.last_confirmation: dict[str, Any] | None = None
+        # The moving average of the weights (config.average_decay), from the step the rate is cut.
+        self.average: dict[str, torch.Tensor] | None = None
 
     @property
     def count(self) -> int:
@@ -221,16 +224,68 @@ class SupervisedTrainer(_Trainer):
     def _set_count(self, value: int) -> None:
         self.agent.sequences = value
 
+    def cut(self) -> bool:
+        """Whether the run is past its rate cut: solved, or at or past ``lr_drop_step``."""
+        drop = self.config.lr_drop_step
+        return self.solved or (drop > 0 and self.step >= drop)
+
     def current_lr(self) -> float:
         """The config's rate, times ``solved_lr_scale`` once solved or from ``lr_drop_step`` on."""
-        config = self.config
-        dropped = self.solved or (config.lr_drop_step > 0 and self.step >= config.lr_drop_step)
-        return config.lr * (config.solved_lr_scale if dropped else 1.0)
+        return self.config.lr * (self.config.solved_lr_scale if self.cut() else 1.0)
+
+    def update_average(self) -> None:
+        """After an update past the cut, move the average of the weights toward them (the first
+        such update starts it at the weights)."""
+        if not self.config.average_decay or not self.cut():
+            return
+        weights = self.circuit.state_dict()
+        if self.average is None:
+            self.average = {name: value.detach().clone() for name, value in weights.items()}
+            return
+        with torch.no_grad():
+            for name, value in weights.items():
+                if value.is_floating_point():
+                    self.average[name].lerp_(value, 1.0 - self.config.average_decay)
+                else:
+                    self.average[name].copy_(value)
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Within the block the circuit holds the average of its weights (when the run keeps
+        one; else its own), the run's model; the trained weights come back after it."""
+        if self.average is None:
+            yield self.circuit
+            return
+        state = self.circuit.state_dict()
+        trained = {name: value.detach().clone() for name, value in state.items()}
+        self.circuit.load_state_dict(self.average)
+        try:
+            yield self.circuit
+        finally:
+            self.circuit.load_state_dict(trained)
+
+    def checkpoint(self, elapsed_s: float) -> dict[str, Any]:
+        """As ``_Trainer.checkpoint``; with an average of the weights, ``model`` is the average
+        (what evaluation and export read) and the trained weights go in ``extra``."""
+        payload = super().checkpoint(elapsed_s)
+        if self.average is not None:
+            payload["extra"]["trained_model"] = payload["model"]
+            payload["model"] = dict(self.average)
+        return payload
+
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        trained = extra.get("trained_model")
+        if trained is not None:  # the model just loaded is the average; train on from these
+            self.average = {
+                name: value.detach().clone() for name, value in self.circuit.state_dict().items()
+            }
+            self.circuit.load_state_dict(trained)
 
     def train_step(self) -> dict[str, float]:
         if self.config.lr_drop_step and self.step == self.config.lr_drop_step:
             self.apply_lr()
         metrics, ms_per_sequence = self.agent.train_step()
+        self.update_average()
         return dict(
             loss_bits=metrics.loss_bits,
             bit_errors=metrics.bit_errors,
@@ -250,7 +305,8 @@ class SupervisedTrainer(_Trainer):
     def evaluate(self, elapsed: float) -> list[tuple[str, dict[str, Any]]]:
         """The periodic evaluation, and when it is under the threshold the confirming one."""
         config = self.config
-        result = evaluate(self.circuit, self.eval_envs, config.eval_sequences, seed=EVAL_SEED)
+        with self.averaged_weights() as circuit:
+            result = evaluate(circuit, self.eval_envs, config.eval_sequences, seed=EVAL_SEED)
         self.last_eval = dict(
             step=self.step, sequences=self.count, elapsed_s=elapsed, **result._asdict()
         )
@@ -267,9 +323,10 @@ class SupervisedTrainer(_Trainer):
             result.perfect,
         )
         if self.solved_at is None and result.bit_errors < config.solved_bit_errors:
-            confirm = evaluate(
-                self.circuit, self.confirm_envs, config.solved_sequences, seed=SOLVED_SEED
-            )
+            with self.averaged_weights() as circuit:
+                confirm = evaluate(
+                    circuit, self.confirm_envs, config.solved_sequences, seed=SOLVED_SEED
+                )
             self.last_confirmation = dict(step=self.step, **confirm._asdict())
             if confirm.bit_errors < config.solved_bit_errors:
                 self.solved_at = dict(

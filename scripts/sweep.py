@@ -193,7 +193,8 @@ def train_trial(
         result = fit(trainer, run, callback=report, progress=False)
     if result.status == "failed":
         raise RuntimeError(f"trial failed: {result.reason}")
-    extra = after_training(trainer.circuit, config, generalise)
+    with trainer.averaged_weights() as circuit:  # the run's model (config.average_decay)
+        extra = after_training(circuit, config, generalise)
     if extra:
         extra = {EXTRA_PREFIX + name: value for name, value in extra.items()}
         tune.report({**latest, "step": trainer.step, "node": node, "pid": os.getpid(), **extra})

@@ -388,6 +388,69 @@ def test_a_resumed_run_keeps_the_lowered_rate(monkeypatch, tmp_path):
     assert third.agent.optimizer.param_groups[0]["lr"] == pytest.approx(config.lr)
 
 
+def _weights(module) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_average_decay_averages_the_weights_from_the_cut_and_that_is_the_model(
+    monkeypatch, tmp_path
+):
+    config = tiny_config(solved_lr_scale=0.5, lr_drop_step=2, average_decay=0.75)
+    trainer = SupervisedTrainer(config)
+    seen = []
+    for _ in range(5):
+        trainer.train_step()
+        seen.append(_weights(trainer.circuit))
+        if len(seen) < 2:  # before the cut there is no average
+            assert trainer.average is None
+    # it starts at the weights at the cut (after update 2), then moves a quarter of the way
+    expected = seen[1]
+    for weights in seen[2:]:
+        expected = {name: 0.75 * expected[name] + 0.25 * weights[name] for name in weights}
+    assert not _same(seen[1], seen[-1])
+    for name, value in expected.items():
+        torch.testing.assert_close(trainer.average[name], value)
+    # evaluations see the average; the trained weights are back afterwards
+    evaluated = []
+
+    def fake_evaluate(circuit, *args, **kwargs):
+        evaluated.append(_weights(circuit))
+        return BatchMetrics(loss_bits=1.0, bit_errors=1.0, perfect=0.0, num_sequences=4)
+
+    monkeypatch.setattr(training_module, "evaluate", fake_evaluate)
+    trainer.evaluate(1.0)
+    assert _same(evaluated[0], trainer.average) and _same(_weights(trainer.circuit), seen[-1])
+    # the checkpoint's model is the average (what load_circuit and export read); a resumed run
+    # trains on from the trained weights and keeps averaging exactly as the straight one
+    payload = trainer.checkpoint(1.0)
+    assert _same(payload["model"], trainer.average)
+    assert _same(payload["extra"]["trained_model"], seen[-1])
+    path = checkpoint_module.save_checkpoint(tmp_path / "last.pt", payload)
+    resumed = SupervisedTrainer(config)
+    resumed.restore(checkpoint_module.load_checkpoint(path), path)
+    assert _same(_weights(resumed.circuit), seen[-1]) and _same(resumed.average, trainer.average)
+    trainer.train_step()
+    resumed.train_step()
+    assert _same(_weights(resumed.circuit), _weights(trainer.circuit))
+    assert _same(resumed.average, trainer.average)
+    with pytest.raises(ValueError, match="average_decay"):
+        tiny_config(average_decay=1.0)
+
+
+def test_without_average_decay_the_model_is_the_trained_weights():
+    trainer = SupervisedTrainer(tiny_config(solved_lr_scale=0.5, lr_drop_step=1))
+    for _ in range(3):
+        trainer.train_step()
+    assert trainer.average is None
+    payload = trainer.checkpoint(1.0)
+    assert "trained_model" not in payload["extra"]
+    assert _same(payload["model"], _weights(trainer.circuit))
+
+
 def test_skip_nonfinite_steps_is_a_count_and_shows_in_the_log_line():
     with pytest.raises(ValueError, match="skip_nonfinite_steps"):
         tiny_config(skip_nonfinite_steps=-1)
