@@ -353,8 +353,9 @@ class TrainConfig(OptimizerConfig, RunConfig):
     moving average of the weights, ``average = decay * average + (1 - decay) * weights`` after
     every update, and that average is the run's model: evaluations, the after-training figures
     and the checkpoint's ``model`` use it (the trained weights go on in the checkpoint's extra
-    state, for resuming). 0: none; 0.9995 averages over about the last 2,000 updates
-    (measured on repeat copy in docs/results/length-generalisation.md, section 16)."""
+    state, for resuming). 0: none; 0.9995 averages over about the last 2,000 updates. On
+    repeat copy, means of 2,500 updates' weights made two of four windows better past the
+    training length and two worse (docs/results/length-generalisation.md, section 16)."""
     skip_nonfinite_steps: int = 0
     """How many updates in a row may be skipped because their gradient is not finite while the
     loss is (float32 overflow in the backward through a long sequence); each skipped batch is
