@@ -2,8 +2,9 @@
 # The same run (seed 1, the two-head feed-forward NTM of section 14, 300 steps, one thread) with
 # torch's CPU kernels dispatched for two vector units (ATEN_CPU_CAPABILITY=avx2, twice, and
 # =default, on one machine): prints each run's training loss at step 300 and the largest
-# difference between the weights of the two avx2 runs and of avx2 against default. Batches are a pure function of (seed, step), so any difference is
-# rounding: a run is bit-identical only on the same vector unit.
+# difference between the weights of the two avx2 runs and of avx2 against default. Batches are a
+# pure function of (seed, step), so any difference is rounding: a run is bit-identical only on the
+# same vector unit.
 #
 #     bash docs/results/rc-ff-reads2-average/capability.sh [OUT_DIR]
 set -e

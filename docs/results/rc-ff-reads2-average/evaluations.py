@@ -1,7 +1,7 @@
 """Per seed of a sweep: its evaluations over training (256 sequences of the training range each).
 
 Prints a markdown table, one row per trial: the best evaluation (bit errors per sequence) and its
-step, the share of evaluations at or under 0.1 and under 2, and the evaluation at the last step.
+step, how many evaluations were at or under 0.1 and under 2, and the evaluation at the last step.
 A run is declared solved only when an evaluation at or under the threshold is confirmed on 1,000
 fresh sequences, so "at or under 0.1" counts the chances a run had.
 
