@@ -348,14 +348,20 @@ class TrainConfig(OptimizerConfig, RunConfig):
     """From this step on the learning rate is multiplied by ``solved_lr_scale`` even if the run
     has not solved (a step decay, for runs that hover near the threshold at the training rate);
     once, whichever of the two comes first. 0: only when solved."""
+    lr_cut_bit_errors: float = 0.0
+    """From the first periodic evaluation under this many bit errors per sequence the learning
+    rate is multiplied by ``solved_lr_scale`` (a cut on nearly solved, for runs that come within
+    a bit or two of the task at the training rate and hover there); once, whichever of solved,
+    ``lr_drop_step`` and this comes first. 0: not used."""
     average_decay: float = 0.0
-    """From the step the rate is cut (solved, or ``lr_drop_step``) the run keeps an exponential
-    moving average of the weights, ``average = decay * average + (1 - decay) * weights`` after
-    every update, and that average is the run's model: evaluations, the after-training figures
-    and the checkpoint's ``model`` use it (the trained weights go on in the checkpoint's extra
-    state, for resuming). 0: none; 0.9995 averages over about the last 2,000 updates. On
-    repeat copy, means of 2,500 updates' weights made two of four windows better past the
-    training length and two worse (docs/results/length-generalisation.md, section 16)."""
+    """From the step the rate is cut (solved, ``lr_drop_step`` or ``lr_cut_bit_errors``) the run
+    keeps an exponential moving average of the weights, ``average = decay * average + (1 -
+    decay) * weights`` after every update, and that average is the run's model: evaluations, the
+    after-training figures and the checkpoint's ``model`` use it (the trained weights go on in
+    the checkpoint's extra state, for resuming). 0: none; 0.9995 averages over about the last
+    2,000 updates. On repeat copy, means of 2,500 updates' weights made two of four windows
+    better past the training length and two worse (docs/results/length-generalisation.md,
+    section 16)."""
     skip_nonfinite_steps: int = 0
     """How many updates in a row may be skipped because their gradient is not finite while the
     loss is (float32 overflow in the backward through a long sequence); each skipped batch is
@@ -376,6 +382,8 @@ class TrainConfig(OptimizerConfig, RunConfig):
             ("solved_lr_scale", _is_number(self.solved_lr_scale)
              and 0 < self.solved_lr_scale <= 1, "a number in (0, 1]"),
             ("lr_drop_step", _int_in(self.lr_drop_step, 0, 10**9), "an integer in 0..10**9"),
+            ("lr_cut_bit_errors", _is_number(self.lr_cut_bit_errors)
+             and self.lr_cut_bit_errors >= 0, "a finite number >= 0 (0: not used)"),
             ("average_decay", _is_number(self.average_decay) and 0 <= self.average_decay < 1,
              "a number in [0, 1) (0: no average)"),
             ("skip_nonfinite_steps", _int_in(self.skip_nonfinite_steps, 0, 10**6),

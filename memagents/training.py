@@ -14,8 +14,8 @@ and save or restore itself: ``SupervisedTrainer`` (a ``TrainConfig``: masked cro
 targets) and ``PolicyTrainer`` (an ``RLConfig``: PPO on the env's reward). ``fit`` is the loop:
 steps, a metrics line every ``log_every``, an evaluation every ``eval_every``, a checkpoint every
 ``checkpoint_every``, a stop once solved. What it records goes to the run folder (when given)
-and to ``callback(kind, record)`` (kinds "train", "eval", "solved", "checkpoint"): that is how a
-sweep hears of a trial's progress.
+and to ``callback(kind, record)`` (kinds "train", "eval", "lr_cut", "solved", "checkpoint"):
+that is how a sweep hears of a trial's progress.
 
 What ends a run, and what it leaves:
 - ``max_steps`` or solved: "finished", a final checkpoint.
@@ -214,6 +214,8 @@ class SupervisedTrainer(_Trainer):
             config.env_id, _eval_batch_size(config.solved_sequences), config.task_kwargs
         )
         self.last_confirmation: dict[str, Any] | None = None
+        # The step of the first evaluation under config.lr_cut_bit_errors, once there was one.
+        self.nearly_solved_at: int | None = None
         # The moving average of the weights (config.average_decay), from the step the rate is cut.
         self.average: dict[str, torch.Tensor] | None = None
 
@@ -225,12 +227,13 @@ class SupervisedTrainer(_Trainer):
         self.agent.sequences = value
 
     def cut(self) -> bool:
-        """Whether the run is past its rate cut: solved, or at or past ``lr_drop_step``."""
+        """Whether the run is past its rate cut: solved, at or past ``lr_drop_step``, or past an
+        evaluation under ``lr_cut_bit_errors``."""
         drop = self.config.lr_drop_step
-        return self.solved or (drop > 0 and self.step >= drop)
+        return self.solved or (drop > 0 and self.step >= drop) or self.nearly_solved_at is not None
 
     def current_lr(self) -> float:
-        """The config's rate, times ``solved_lr_scale`` once solved or from ``lr_drop_step`` on."""
+        """The config's rate, times ``solved_lr_scale`` once the run is past its cut (``cut``)."""
         return self.config.lr * (self.config.solved_lr_scale if self.cut() else 1.0)
 
     def update_average(self) -> None:
@@ -268,12 +271,15 @@ class SupervisedTrainer(_Trainer):
         """As ``_Trainer.checkpoint``; with an average of the weights, ``model`` is the average
         (what evaluation and export read) and the trained weights go in ``extra``."""
         payload = super().checkpoint(elapsed_s)
+        if self.nearly_solved_at is not None:
+            payload["extra"]["nearly_solved_at"] = self.nearly_solved_at
         if self.average is not None:
             payload["extra"]["trained_model"] = payload["model"]
             payload["model"] = dict(self.average)
         return payload
 
     def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        self.nearly_solved_at = extra.get("nearly_solved_at")
         trained = extra.get("trained_model")
         if trained is not None:  # the model just loaded is the average; train on from these
             self.average = {
@@ -322,6 +328,18 @@ class SupervisedTrainer(_Trainer):
             result.bit_errors,
             result.perfect,
         )
+        nearly = config.lr_cut_bit_errors
+        if nearly and not self.cut() and result.bit_errors < nearly:
+            self.nearly_solved_at = self.step
+            self.apply_lr()  # times solved_lr_scale from the next update on
+            records.append(("lr_cut", dict(step=self.step, bit_errors=result.bit_errors,
+                                           lr=self.current_lr())))  # fmt: skip
+            log.info(
+                "step %d: eval under %g bit errors per sequence, learning rate now %g",
+                self.step,
+                nearly,
+                self.current_lr(),
+            )
         if self.solved_at is None and result.bit_errors < config.solved_bit_errors:
             with self.averaged_weights() as circuit:
                 confirm = evaluate(
@@ -604,7 +622,7 @@ def fit(
         run: the run folder to record metrics and plots in and to checkpoint to; None trains
             in memory (records go to ``callback`` only, no checkpoint is written).
         callback: called as ``callback(kind, record)`` for every record ("train", "eval",
-            "solved") and after each checkpoint ("checkpoint", {"step", "path"}).
+            "lr_cut", "solved") and after each checkpoint ("checkpoint", {"step", "path"}).
         progress: a progress bar (default: when stderr is a terminal). Without one, a log line
             per log window says where training is.
     """

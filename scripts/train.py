@@ -36,6 +36,7 @@ OVERRIDE_FLAGS = {
     "--skip-nonfinite-steps": ("skip_nonfinite_steps", int),
     "--solved-lr-scale": ("solved_lr_scale", float),
     "--lr-drop-step": ("lr_drop_step", int),
+    "--lr-cut-bit-errors": ("lr_cut_bit_errors", float),
     "--average-decay": ("average_decay", float),
     "--max-steps": ("max_steps", int),
     "--max-seconds": ("max_seconds", float),

@@ -364,6 +364,45 @@ def test_lr_drop_step_lowers_the_rate_at_that_step_unsolved_and_only_once():
         tiny_config(lr_drop_step=-1)
 
 
+def test_lr_cut_bit_errors_lowers_the_rate_at_the_first_eval_under_it_and_resumes_so(
+    monkeypatch, tmp_path
+):
+    config = tiny_config(stop_when_solved=False, solved_lr_scale=0.1, lr_cut_bit_errors=2.0)
+    trainer = SupervisedTrainer(config)
+    figures = iter([3.0, 1.5, 1.0, 0.0, 0.0])  # the last: the confirmation of solved
+
+    def fake_evaluate(*args, **kwargs):
+        bit_errors = next(figures)
+        return BatchMetrics(loss_bits=bit_errors, bit_errors=bit_errors, perfect=0.0,
+                            num_sequences=4)  # fmt: skip
+
+    monkeypatch.setattr(training_module, "evaluate", fake_evaluate)
+    trainer.train_step()
+    assert [kind for kind, _ in trainer.evaluate(1.0)] == ["eval"]  # 3.0: not yet
+    assert trainer.agent.optimizer.param_groups[0]["lr"] == pytest.approx(config.lr)
+    trainer.train_step()
+    records = trainer.evaluate(2.0)  # 1.5: the cut, at this step
+    assert [kind for kind, _ in records] == ["eval", "lr_cut"]
+    assert records[1][1] == dict(step=2, bit_errors=1.5, lr=pytest.approx(0.1 * config.lr))
+    assert trainer.agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * config.lr)
+    assert [kind for kind, _ in trainer.evaluate(3.0)] == ["eval"]  # 1.0: no second cut
+    # solved later (0.0, confirmed by the same fake): no second cut either
+    assert [kind for kind, _ in trainer.evaluate(4.0)] == ["eval", "solved"]
+    assert trainer.agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * config.lr)
+    # a run cut this way, not solved, resumes at the lowered rate and does not cut again
+    unsolved = SupervisedTrainer(config)
+    figures = iter([1.5])
+    unsolved.evaluate(1.0)
+    resumed = SupervisedTrainer(config)
+    resumed.restore(unsolved.checkpoint(1.0), tmp_path / "last.pt")
+    assert not resumed.solved and resumed.nearly_solved_at == 0
+    assert resumed.agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * config.lr)
+    # off by default; a negative threshold is refused with the field's name
+    assert SupervisedTrainer(tiny_config()).nearly_solved_at is None
+    with pytest.raises(ValueError, match="lr_cut_bit_errors"):
+        tiny_config(lr_cut_bit_errors=-1.0)
+
+
 def test_a_resumed_run_keeps_the_lowered_rate(monkeypatch, tmp_path):
     """Solved with solved_lr_scale (or past lr_drop_step), a run resumes at the lowered rate."""
     config = tiny_config(stop_when_solved=False, solved_lr_scale=0.1)
