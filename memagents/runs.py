@@ -3,8 +3,8 @@
 runs/<name>/
     config.json          the run's config (TrainConfig or RLConfig), as resolved
     train.log            the log of every session of the run
-    metrics.jsonl        one JSON object a line: {"kind": "train" | "eval" | "lr_cut" | "solved",
-                         "step", ...}
+    metrics.jsonl        one JSON object a line: {"kind": "train" | "eval" | "lr_cut" | "confirm"
+                         | "solved", "step", ...}
     checkpoints/last.pt  the latest checkpoint (atomic; see memagents.checkpoint)
     plots/*.png          the curves (and test-mode heatmaps), written without a visdom server
     .lock                held (flock) by the process that trains the run

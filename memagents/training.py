@@ -14,8 +14,8 @@ and save or restore itself: ``SupervisedTrainer`` (a ``TrainConfig``: masked cro
 targets) and ``PolicyTrainer`` (an ``RLConfig``: PPO on the env's reward). ``fit`` is the loop:
 steps, a metrics line every ``log_every``, an evaluation every ``eval_every``, a checkpoint every
 ``checkpoint_every``, a stop once solved. What it records goes to the run folder (when given)
-and to ``callback(kind, record)`` (kinds "train", "eval", "lr_cut", "solved", "checkpoint"):
-that is how a sweep hears of a trial's progress.
+and to ``callback(kind, record)`` (kinds "train", "eval", "lr_cut", "confirm" for each
+confirming evaluation, "solved", "checkpoint"): that is how a sweep hears of a trial's progress.
 
 What ends a run, and what it leaves:
 - ``max_steps`` or solved: "finished", a final checkpoint.
@@ -346,6 +346,7 @@ class SupervisedTrainer(_Trainer):
                     circuit, self.confirm_envs, config.solved_sequences, seed=SOLVED_SEED
                 )
             self.last_confirmation = dict(step=self.step, **confirm._asdict())
+            records.append(("confirm", self.last_confirmation))
             if confirm.bit_errors < config.solved_bit_errors:
                 self.solved_at = dict(
                     step=self.step, sequences=self.count, elapsed_s=elapsed, **confirm._asdict()
@@ -622,7 +623,8 @@ def fit(
         run: the run folder to record metrics and plots in and to checkpoint to; None trains
             in memory (records go to ``callback`` only, no checkpoint is written).
         callback: called as ``callback(kind, record)`` for every record ("train", "eval",
-            "lr_cut", "solved") and after each checkpoint ("checkpoint", {"step", "path"}).
+            "lr_cut", "confirm", "solved") and after each checkpoint ("checkpoint", {"step",
+            "path"}).
         progress: a progress bar (default: when stderr is a terminal). Without one, a log line
             per log window says where training is.
     """

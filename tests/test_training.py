@@ -338,7 +338,7 @@ def test_solved_lr_scale_lowers_the_rate_once_when_solved(monkeypatch):
     monkeypatch.setattr(training_module, "evaluate", lambda *args, **kwargs: perfect)
     lr = [group["lr"] for group in trainer.agent.optimizer.param_groups]
     kinds = [kind for kind, _ in trainer.evaluate(1.0)]
-    assert kinds == ["eval", "solved"]
+    assert kinds == ["eval", "confirm", "solved"]
     assert [g["lr"] for g in trainer.agent.optimizer.param_groups] == pytest.approx(
         [0.1 * x for x in lr]
     )
@@ -387,7 +387,7 @@ def test_lr_cut_bit_errors_lowers_the_rate_at_the_first_eval_under_it_and_resume
     assert trainer.agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * config.lr)
     assert [kind for kind, _ in trainer.evaluate(3.0)] == ["eval"]  # 1.0: no second cut
     # solved later (0.0, confirmed by the same fake): no second cut either
-    assert [kind for kind, _ in trainer.evaluate(4.0)] == ["eval", "solved"]
+    assert [kind for kind, _ in trainer.evaluate(4.0)] == ["eval", "confirm", "solved"]
     assert trainer.agent.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * config.lr)
     # a run cut this way, not solved, resumes at the lowered rate and does not cut again
     unsolved = SupervisedTrainer(config)
