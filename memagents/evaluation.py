@@ -26,7 +26,7 @@ from memagents.agent import (
 )
 from memagents.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from memagents.circuits import build_circuit
-from memagents.config import TrainConfig
+from memagents.config import TrainConfig, apply_overrides
 from memagents.plotting import Plotter
 from memagents.rl import RLConfig
 from memagents.runs import CHECKPOINT_NAME, resolve_run_dir
@@ -61,22 +61,66 @@ def checkpoint_label(path: str | Path) -> str:
     return str(path)
 
 
-def load_circuit(path: str | Path, device: str | torch.device = "cpu") -> Loaded:
-    """Rebuild the circuit a checkpoint describes and load its weights (safely)."""
+def load_circuit(
+    path: str | Path, device: str | torch.device = "cpu", *, memory_size: int | None = None
+) -> Loaded:
+    """Rebuild the circuit a checkpoint describes and load its weights (safely).
+
+    ``memory_size``: rebuild an NTM or a DNC with this many slots instead of the trained number
+    (at least as many). No weight of either depends on the slot count but the NTM's initial head
+    weights; those keep their trained values on the trained slots and start the added ones
+    30 nats under the smallest, so a head starts where it was trained to start (e^-30 of the
+    weight elsewhere). What it is for: a model trained on 128 slots whose write head walks one
+    slot a step wraps into its own sequence after 128 steps; with more slots it does not
+    (docs/results/length-generalisation.md, section 18). The config of the Loaded it returns
+    says the slots it has.
+    """
     path = Path(path)
     checkpoint = load_checkpoint(path, map_location=device)
     spec = checkpoint["circuit"]
     try:
         config_class = RLConfig if checkpoint["kind"] == "rl" else TrainConfig
         config = config_class.from_dict(checkpoint["config"])
-        circuit = build_circuit(
-            spec["name"], spec["input_size"], spec["output_size"], **spec["config"]
-        )
+        settings = dict(spec["config"])
+        state = checkpoint["model"]
+        if memory_size is not None:
+            state = _with_memory_size(spec["name"], settings, state, memory_size)
+            settings["memory_size"] = memory_size
+            config = apply_overrides(config, {"circuit_kwargs": {"memory_size": memory_size}})
+        circuit = build_circuit(spec["name"], spec["input_size"], spec["output_size"], **settings)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path}: cannot rebuild its circuit ({error})") from error
-    load_model_state(circuit, checkpoint["model"], path)
+    load_model_state(circuit, state, path)
     circuit.to(device).eval()
     return Loaded(circuit, config, checkpoint, path)
+
+
+def _with_memory_size(
+    name: str, settings: dict[str, Any], state: dict[str, torch.Tensor], memory_size: int
+) -> dict[str, torch.Tensor]:
+    """The state dict of circuit ``name`` rebuilt with ``memory_size`` slots (see load_circuit).
+
+    Raises:
+        ValueError: not an NTM or a DNC, or fewer slots than trained.
+    """
+    if name not in ("ntm", "dnc"):
+        raise ValueError(f"memory_size {memory_size}: a {name} circuit has no memory")
+    trained = settings.get("memory_size")
+    if (
+        not isinstance(memory_size, int)
+        or isinstance(memory_size, bool)
+        or not (isinstance(trained, int) and trained <= memory_size)
+    ):
+        raise ValueError(f"memory_size must be an integer >= the trained {trained} slots, "
+                         f"got {memory_size!r}")  # fmt: skip
+    state = dict(state)
+    for key, value in state.items():
+        if key.endswith("initial_weight_logits"):  # NTM: (heads, N)
+            added = value.new_full(
+                (value.shape[0], memory_size - value.shape[-1]), float(value.min()) - 30.0
+            )
+            state[key] = torch.cat([value, added], dim=-1)
+    return state
 
 
 def length_options(length: int, repeats: int | None = None) -> dict[str, int]:

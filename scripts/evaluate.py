@@ -104,6 +104,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-threads", type=int, default=1, help="torch threads (default 1, as "
                         "training: a second thread can make a step several times slower on a "
                         "busy 2-core machine; 0: torch's default)")  # fmt: skip
+    parser.add_argument("--memory-size", type=int, help="evaluate NTMs and DNCs with this many "
+                        "memory slots (no fewer than trained; default: as trained)")  # fmt: skip
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--weights-model", help="NAME of the model whose head weights are drawn")
     parser.add_argument("--weights-length", type=int, default=20)
@@ -429,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = {}
     for name, files in paths.items():
         try:
-            loaded[name] = [load_circuit(path) for path in files]
+            loaded[name] = [load_circuit(path, memory_size=args.memory_size) for path in files]
         except CheckpointError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -468,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{what} on {first.env_id} {first.env_kwargs}, {args.sequences} sequences per {per}, "
-        f"seed {args.seed}.\n\n"
+        f"seed {args.seed}"
+        + (f", every model with {args.memory_size} memory slots" if args.memory_size else "")
+        + ".\n\n"
     )
     command = "python scripts/evaluate.py " + shlex.join(argv)
     (out / "generalisation.md").write_text(f"{header}{table}\n\nMade by `{command}`.\n")

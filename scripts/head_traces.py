@@ -40,7 +40,11 @@ For an NTM or a DNC trained on memtasks/RepeatCopy-v0, over episodes of each --c
   1 each item lands on one row, low it is smeared over many);
 - write revisits: for each item after the first, the largest cosine between its write weighting
   and an earlier item's (mean over the items): near 0 every item goes to rows of its own, near 1
-  the write head writes over rows an earlier item went to.
+  the write head writes over rows an earlier item went to;
+- write head back on an item: the output steps before the write head's largest weight is first
+  on a row an item went to (median; inf where it never is): a write head that walks one slot a
+  step comes round a memory of N slots after N steps, into the sequence;
+- overwritten in recall: as for copy, the items' rows from the end of the input to the end.
 A markdown table goes to stdout (and --out), with the command that made it; a sweep trial's
 checkpoint is named by its settings (its params.json).
 """
@@ -74,6 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--conditions", nargs="+", default=["length=10,repeats=10"],
                         help="repeat copy: length=L,repeats=R ...")  # fmt: skip
     parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--memory-size", type=int, help="trace with this many memory slots (at "
+                        "least as many as trained; default: as trained)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     if args.episodes < 1 or min(args.lengths) < 1:
@@ -140,6 +146,15 @@ def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
     unit = items / np.maximum(np.linalg.norm(items, axis=-1, keepdims=True), 1e-12)
     cosines = unit @ unit.T
     revisits = [cosines[i, :i].max() for i in range(1, length)]
+    # During the output: the first step the write head's largest weight is on a row an item went
+    # to (a walking write head that wraps round the memory), and how much the items' rows change
+    # from the end of the input to the end of the episode.
+    onto_items = np.isin(write[length + 2 : length + 2 + outputs].argmax(-1), slots)
+    returns = np.nonzero(onto_items)[0]
+    overwritten = float("nan")
+    if trace.memory is not None:
+        before, after = trace.memory[length + 1][slots], trace.memory[-1][slots]
+        overwritten = float(np.abs(after - before).mean() / (np.abs(before).mean() + 1e-12))
     return dict(
         bit_errors=float(wrong.sum()),
         perfect=float(not wrong.any()),
@@ -148,6 +163,8 @@ def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
         end_repetition=float(ends[0] / length) if len(ends) else float("inf"),
         write_peak=float(items.max(-1).mean()),
         write_revisits=float(np.mean(revisits)) if revisits else float("nan"),
+        write_returns=float(returns[0]) if len(returns) else float("inf"),
+        overwritten=overwritten,
     )
 
 
@@ -159,6 +176,8 @@ REPEAT_COLUMNS = [
     ("end_repetition", "end marker after repetitions (median)", "{:.1f}"),
     ("write_peak", "write peak", "{:.2f}"),
     ("write_revisits", "write revisits", "{:.2f}"),
+    ("write_returns", "write head back on an item at output step (median)", "{:.0f}"),
+    ("overwritten", "overwritten in recall", "{:.3f}"),
 ]
 
 COLUMNS = [
@@ -176,7 +195,7 @@ COLUMNS = [
 ]
 
 
-MEDIANS = {"start_offset", "first_wrong", "end_repetition"}
+MEDIANS = {"start_offset", "first_wrong", "end_repetition", "write_returns"}
 """The columns summarised by their median over episodes (the others by their mean)."""
 
 
@@ -198,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     horizons = set()
     for path in paths:
         try:
-            loaded = load_circuit(path)
+            loaded = load_circuit(path, memory_size=args.memory_size)
         except (CheckpointError, OSError) as error:
             print(f"error: {path}: {error}", file=sys.stderr)
             return 2
@@ -242,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             print(lines[-1], flush=True)
     command = shlex.join(["python", "scripts/head_traces.py", *(argv or sys.argv[1:])])
     notes = f"Means over {args.episodes} episodes (the columns marked median: medians)"
+    if args.memory_size:
+        notes += f"; every checkpoint with {args.memory_size} memory slots"
     if task == "repeat":
         notes += ("; the training range's longest output: "
                   + ", ".join(f"{h} steps" for h in sorted(horizons)))  # fmt: skip

@@ -384,3 +384,44 @@ def test_the_weights_of_a_two_plus_two_head_ntm_on_priority_sort(tmp_path):
     assert evaluate.main(argv) == 0
     assert (out / "weights_ntm.png").stat().st_size > 1000
     assert "| NTM | " in (out / "generalisation.md").read_text()
+
+
+def test_a_circuit_loads_with_more_slots_than_it_was_trained_on(tmp_path, capsys):
+    """load_circuit(memory_size=): the NTM's heads start where they were trained to (the added
+    slots ~e^-30 of the weight), a DNC rebuilds as it is, fewer slots or an LSTM are refused;
+    scripts/evaluate.py --memory-size says the slots in its table."""
+    from memagents.checkpoint import CheckpointError, save_checkpoint
+    from memagents.config import resolve_config
+    from memagents.training import SupervisedTrainer
+
+    sizes = {"circuit_kwargs": dict(memory_size=16, word_size=4, controller_size=8)}
+    for name in ("ntm", "lstm"):
+        kwargs = sizes if name == "ntm" else {"circuit_kwargs": dict(hidden_size=8)}
+        config = resolve_config(name, None, kwargs)
+        save_checkpoint(tmp_path / f"{name}.pt", SupervisedTrainer(config).checkpoint(0.0))
+    trained = load_circuit(tmp_path / "ntm.pt")
+    wide = load_circuit(tmp_path / "ntm.pt", memory_size=40)
+    assert wide.config.circuit_kwargs["memory_size"] == 40
+    before = trained.circuit.access.initial_state(1)
+    after = wide.circuit.access.initial_state(1)
+    assert after.memory.shape == (1, 40, 4)
+    for old, new in ((before.read_weights, after.read_weights),
+                     (before.write_weights, after.write_weights)):  # fmt: skip
+        assert new.shape[-1] == 40
+        assert new[..., 16:].sum() < 1e-10
+        assert torch.allclose(new[..., :16], old, atol=1e-10)
+    with pytest.raises(CheckpointError, match="at least|>= the trained 16"):
+        load_circuit(tmp_path / "ntm.pt", memory_size=8)
+    with pytest.raises(CheckpointError, match="has no memory"):
+        load_circuit(tmp_path / "lstm.pt", memory_size=40)
+    shipped = REPO / "checkpoints" / "dnc-repeat-copy.pt"
+    assert load_circuit(shipped, memory_size=64).circuit.access.memory_size == 64
+    evaluate = load_script("evaluate")
+    out = tmp_path / "out"
+    argv = ["--model", f"DNC={shipped}", "--lengths", "2", "--sequences", "2",
+            "--weights-length", "2", "--out", str(out)]  # fmt: skip
+    assert evaluate.main([*argv, "--memory-size", "64"]) == 0
+    assert "every model with 64 memory slots" in (out / "generalisation.md").read_text()
+    capsys.readouterr()
+    assert evaluate.main([*argv, "--memory-size", "8"]) == 2
+    assert ">= the trained 16 slots, got 8" in capsys.readouterr().err

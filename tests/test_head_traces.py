@@ -90,6 +90,11 @@ def test_the_cli_traces_a_checkpoint_and_refuses_other_circuits(tmp_path, capsys
     assert out.read_text().count("| 3 |") == 1
     assert script.main(["--checkpoint", str(tmp_path / "lstm.pt")]) == 2
     assert "needs an NTM or a DNC" in capsys.readouterr().err
+    wide = ["--checkpoint", str(tmp_path / "ntm.pt"), "--lengths", "3", "--episodes", "1"]
+    assert script.main([*wide, "--memory-size", "24", "--out", str(out)]) == 0
+    assert "every checkpoint with 24 memory slots" in out.read_text()
+    assert script.main([*wide, "--memory-size", "8"]) == 2
+    assert ">= the trained 16 slots, got 8" in capsys.readouterr().err
 
 
 def test_a_sweep_trials_checkpoint_is_named_by_its_settings(tmp_path):
@@ -100,15 +105,23 @@ def test_a_sweep_trials_checkpoint_is_named_by_its_settings(tmp_path):
     assert checkpoint_label(tmp_path / "x.pt") == str(tmp_path / "x.pt")
 
 
-def repeat_trace(length=3, repeats=2, slots=8, lose_at=None) -> EpisodeTrace:
+def repeat_trace(length=3, repeats=2, slots=8, lose_at=None, walk=False) -> EpisodeTrace:
     """A repeat-copy episode done by hand: items 1..L written to slots 2.., read in a loop; from
-    output step `lose_at` on the read head sits on slot 0 and the outputs are wrong."""
+    output step `lose_at` on the read head sits on slot 0 and the outputs are wrong. With `walk`
+    the write head goes on one slot a step during the output, writing 5s (round the memory)."""
     outputs = length * repeats
     steps, bits = length + 3 + outputs, 2
     write = np.zeros((steps, 1, slots))
     read = np.zeros((steps, 1, slots))
+    memory = np.zeros((steps, slots, 2))
     for t in range(1, length + 1):
         write[t, 0, 1 + t] = 1
+        memory[t:, 1 + t] = 1.0
+    if walk:
+        for j in range(outputs):
+            t = length + 2 + j
+            write[t, 0, (2 + length + j) % slots] = 1
+            memory[t:, (2 + length + j) % slots] = 5.0
     targets = np.zeros((steps, bits + 1))
     mask = np.zeros(steps)
     for j in range(outputs):
@@ -121,7 +134,7 @@ def repeat_trace(length=3, repeats=2, slots=8, lose_at=None) -> EpisodeTrace:
     predictions = targets.copy()
     if lose_at is not None:
         predictions[length + 2 + lose_at :] = 1 - predictions[length + 2 + lose_at :]
-    return EpisodeTrace(None, targets, mask, predictions, write, read, None)
+    return EpisodeTrace(None, targets, mask, predictions, write, read, memory)
 
 
 def test_repeat_copy_figures_of_hand_made_episodes():
@@ -152,6 +165,18 @@ def test_write_peak_and_revisits_tell_a_pointer_from_a_head_that_writes_over_ear
     figures = script.repeat_copy_figures(stuck, 3, 2)
     assert figures["write_peak"] == 0.5
     assert figures["write_revisits"] == pytest.approx(0.5)  # cosine of half-shared weightings
+
+
+def test_a_write_head_that_walks_on_in_the_output_comes_round_onto_the_items():
+    script = load_script()
+    still = script.repeat_copy_figures(repeat_trace(), 3, 2)
+    assert still["write_returns"] == float("inf") and still["overwritten"] == 0.0
+    # 8 slots, items on 2..4: during the output the write head is on 5, 6, 7, 0, 1, then 2
+    walked = script.repeat_copy_figures(repeat_trace(walk=True), 3, 2)
+    assert walked["write_returns"] == 5
+    assert walked["overwritten"] == pytest.approx(4 / 3)  # row 2 of 3 rows: 1 -> 5
+    wide = script.repeat_copy_figures(repeat_trace(walk=True, slots=12), 3, 2)
+    assert wide["write_returns"] == float("inf") and wide["overwritten"] == 0.0
 
 
 PAPER_REPEAT_COPY_ON_A_DNC = dict(
