@@ -155,9 +155,11 @@ class NTMAccess(nn.Module):
         """Whether a step on tensors like `like` runs the fused C kernel (else the torch ops)."""
         return self.use_kernel and c_kernels_available(like)
 
-    def initial_state(self, batch_size: int) -> NTMAccessState:
+    def initial_state(self, batch_size: int, memory_size: int | None = None) -> NTMAccessState:
         """Constant memory (`memory_init`, 1e-6 by default), learned read vectors and weights, on
-        the parameters' device/dtype.
+        the parameters' device/dtype. ``memory_size``: a memory of the first that many slots
+        (1..``self.memory_size``), the heads' start weights renormalised over them (training on
+        memories of several sizes, ``TrainConfig.min_train_memory_size``).
 
         Why: a constant memory is the same for every sequence, so the model cannot lean on random
         initial contents; 1e-6 (not 0) gives every row a norm, so similarities are defined (and,
@@ -166,11 +168,16 @@ class NTMAccess(nn.Module):
         model choose where its heads start, which Collier & Beel found to converge faster than
         one-hot or random starts.
         """
-        weights = torch.softmax(self.initial_weight_logits, -1)  # (K, N)
+        slots = self.memory_size if memory_size is None else memory_size
+        if not 2 * self.shift_range + 1 <= slots <= self.memory_size:
+            raise ValueError(
+                f"memory_size {slots}: needs {2 * self.shift_range + 1}..{self.memory_size} slots"
+            )
+        weights = torch.softmax(self.initial_weight_logits[:, :slots], -1)  # (K, N)
         weights = weights.unsqueeze(0).expand(batch_size, -1, -1)
         read_vectors = torch.tanh(self.initial_read_vectors).unsqueeze(0)
         memory = self.initial_weight_logits.new_full(
-            (batch_size, self.memory_size, self.word_size), self.memory_init
+            (batch_size, slots, self.word_size), self.memory_init
         )
         return NTMAccessState(
             memory=memory,

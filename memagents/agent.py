@@ -110,6 +110,14 @@ def _info_array(info: dict, key: str, env_id: str) -> np.ndarray:
     return np.asarray(info[key], dtype=np.float32)
 
 
+def initial_state(circuit: torch.nn.Module, batch_size: int, memory_size: int | None = None):
+    """``circuit.initial_state(batch_size)``, with ``memory_size`` slots where one is given (an
+    NTM only: its memory and head weights on the first that many slots)."""
+    if memory_size is None:
+        return circuit.initial_state(batch_size)
+    return circuit.initial_state(batch_size, memory_size)
+
+
 def rollout(
     circuit: torch.nn.Module,
     envs,
@@ -118,6 +126,7 @@ def rollout(
     options: dict[str, Any] | None = None,
     keep_states: bool = False,
     max_steps: int = 100_000,
+    memory_size: int | None = None,
 ) -> Rollout:
     """Roll one batch of whole episodes through ``envs``, feeding predictions back as actions.
 
@@ -129,7 +138,7 @@ def rollout(
     env_id = getattr(getattr(envs, "spec", None), "id", str(envs))
     obs, info = envs.reset(seed=seed, options=options)
     batch = obs.shape[0]
-    state = circuit.initial_state(batch)
+    state = initial_state(circuit, batch, memory_size)
     alive = np.ones(batch, dtype=bool)
     lengths = np.zeros(batch, dtype=np.int64)
     inputs, targets, masks, logits_seq, states = [], [], [], [], []
@@ -206,11 +215,13 @@ def unroll_batch(
     *,
     seed: int,
     options: dict[str, Any] | None = None,
+    memory_size: int | None = None,
 ) -> Rollout:
     """Draw a batch with ``sampler`` (``batch_sampler``) and run ``circuit.unroll`` over it.
 
     The same Rollout (inputs, targets, mask, lengths; logits up to float rounding) as ``rollout``
-    through the sampler's env with this seed, without ``states``.
+    through the sampler's env with this seed, without ``states``. ``memory_size``: the batch on
+    a smaller memory than the circuit's (``initial_state``).
     """
     param = next(circuit.parameters())
     device, dtype = param.device, param.dtype
@@ -220,7 +231,8 @@ def unroll_batch(
         return torch.from_numpy(array).to(device=device, dtype=dtype)
 
     inputs = to_tensor(data.inputs)  # (B, T, I)
-    logits, _ = circuit.unroll(inputs)  # (B, T, O)
+    state = None if memory_size is None else initial_state(circuit, inputs.shape[0], memory_size)
+    logits, _ = circuit.unroll(inputs, state)  # (B, T, O)
     return Rollout(
         inputs=inputs,
         targets=to_tensor(data.targets),
@@ -388,6 +400,15 @@ class SupervisedAgent:
         low, high = task.min_length, task.max_length
         return {"length": int(np.random.default_rng(seed).integers(low, high + 1))}
 
+    def train_memory_size(self, seed: int) -> int | None:
+        """The memory slots of the batch drawn from ``seed``: uniform over
+        ``config.min_train_memory_size``..the circuit's memory_size, or None (the circuit's)."""
+        low = getattr(self.config, "min_train_memory_size", 0)
+        if not low:
+            return None
+        high = self.config.circuit.memory_size
+        return int(np.random.default_rng([seed, 1]).integers(low, high + 1))
+
     def train_step(self) -> tuple[BatchMetrics, float]:
         """One update on a fresh batch. Returns its metrics and the milliseconds per sequence.
 
@@ -403,10 +424,13 @@ class SupervisedAgent:
         self.circuit.train()
         seed = batch_seed(self.config.seed, self.step)
         options = self._pinned_length(seed) if self.config.same_length_batches else None
+        slots = self.train_memory_size(seed)
         if self.sampler is not None:
-            batch = unroll_batch(self.circuit, self.sampler, seed=seed, options=options)
+            batch = unroll_batch(
+                self.circuit, self.sampler, seed=seed, options=options, memory_size=slots
+            )
         else:
-            batch = rollout(self.circuit, self.envs, seed=seed, options=options)
+            batch = rollout(self.circuit, self.envs, seed=seed, options=options, memory_size=slots)
         per_sequence = sequence_loss_bits(batch.logits, batch.targets, batch.mask)
         loss = per_sequence.mean()
         try:

@@ -85,11 +85,15 @@ class _MemoryCircuit(nn.Module):
 
     # -- interface ---------------------------------------------------------------------------------
 
-    def initial_state(self, batch_size: int) -> MemoryCircuitState:
-        """The state before the first step, on the module's device and dtype."""
-        return MemoryCircuitState(
-            self.controller.initial_state(batch_size), self.access.initial_state(batch_size)
+    def initial_state(self, batch_size: int, memory_size: int | None = None) -> MemoryCircuitState:
+        """The state before the first step, on the module's device and dtype; ``memory_size``:
+        a smaller memory than the circuit's (an NTM's; see ``NTMAccess.initial_state``)."""
+        access = (
+            self.access.initial_state(batch_size)
+            if memory_size is None
+            else self.access.initial_state(batch_size, memory_size)
         )
+        return MemoryCircuitState(self.controller.initial_state(batch_size), access)
 
     def forward(self, x: Tensor, state: MemoryCircuitState) -> tuple[Tensor, MemoryCircuitState]:
         """One step: x (B, I) -> logits (B, O) clipped to +-clip_value, and the next state."""

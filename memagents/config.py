@@ -369,6 +369,13 @@ class TrainConfig(OptimizerConfig, RunConfig):
     """How many updates in a row may be skipped because their gradient is not finite while the
     loss is (float32 overflow in the backward through a long sequence); each skipped batch is
     logged and counted, and one more in a row fails the run. 0: the first one fails it."""
+    min_train_memory_size: int = 0
+    """An NTM only: each training batch runs on a memory of N slots, N drawn uniformly from this
+    ..``circuit_kwargs["memory_size"]`` with the batch (the first N slots; evaluations use them
+    all). 0: every batch on the whole memory. Why: a repeat-copy NTM can learn to stop by how
+    many of its rows are still unwritten, a stop that moves with the memory's size and does not
+    count repetitions (docs/results/length-generalisation.md, section 18); on memories of
+    several sizes that gauge no longer tells it when to stop."""
 
     def __post_init__(self) -> None:
         freeze_dicts(self, "env_kwargs", "circuit_kwargs")
@@ -392,7 +399,14 @@ class TrainConfig(OptimizerConfig, RunConfig):
             ("skip_nonfinite_steps", _int_in(self.skip_nonfinite_steps, 0, 10**6),
              "an integer in 0..10**6"),
         ], self)  # fmt: skip
-        circuit_config(self.agent, self.circuit_kwargs)
+        circuit = circuit_config(self.agent, self.circuit_kwargs)
+        if self.min_train_memory_size != 0:
+            low = 2 * circuit.shift_range + 1 if self.agent == "ntm" else 0
+            check_fields([
+                ("min_train_memory_size", self.agent == "ntm"
+                 and _int_in(self.min_train_memory_size, low, circuit.memory_size),
+                 f"0 or, for an NTM, an integer in {low}..memory_size"),
+            ], self)  # fmt: skip
 
     @property
     def circuit(self):

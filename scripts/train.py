@@ -38,6 +38,7 @@ OVERRIDE_FLAGS = {
     "--lr-drop-step": ("lr_drop_step", int),
     "--lr-cut-bit-errors": ("lr_cut_bit_errors", float),
     "--average-decay": ("average_decay", float),
+    "--min-train-memory-size": ("min_train_memory_size", int),
     "--max-steps": ("max_steps", int),
     "--max-seconds": ("max_seconds", float),
     "--eval-every": ("eval_every", int),

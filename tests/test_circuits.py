@@ -508,3 +508,37 @@ def test_the_package_exports_its_entry_points_without_importing_torch_early():
         "assert 'ntm-copy' in memagents.PRESETS\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_an_ntm_on_fewer_slots_is_the_ntm_built_with_that_many(controller):
+    """initial_state(B, n) on a 32-slot NTM: the same outputs and gradients as the same weights
+    built with n slots, through the fused unroll and step by step; n outside 3..32 is refused."""
+    torch.manual_seed(0)
+    sizes = dict(word_size=8, controller_size=16, num_reads=2, controller=controller)
+    wide = build_circuit("ntm", 10, 9, memory_size=32, **sizes)
+    narrow = build_circuit("ntm", 10, 9, memory_size=20, **sizes)
+    state = wide.state_dict()
+    for key in state:
+        if key.endswith("initial_weight_logits"):
+            state[key] = state[key][:, :20]
+    narrow.load_state_dict(state)
+    inputs = torch.randn(4, 12, 10)
+    logits, final = wide.unroll(inputs, wide.initial_state(4, 20))
+    expected, _ = narrow.unroll(inputs)
+    assert final.access.memory.shape == (4, 20, 8)
+    torch.testing.assert_close(logits, expected, rtol=1e-5, atol=1e-6)
+    stepped, step_state = [], wide.initial_state(4, 20)
+    for t in range(inputs.shape[1]):
+        out, step_state = wide(inputs[:, t], step_state)
+        stepped.append(out)
+    torch.testing.assert_close(torch.stack(stepped, 1), expected, rtol=1e-5, atol=1e-6)
+    logits.square().sum().backward()
+    expected.square().sum().backward()
+    grads = dict(narrow.named_parameters())
+    for name, param in wide.named_parameters():
+        grad = param.grad[:, :20] if name.endswith("initial_weight_logits") else param.grad
+        torch.testing.assert_close(grad, grads[name].grad, rtol=1e-4, atol=1e-6)
+    for slots in (2, 33):
+        with pytest.raises(ValueError, match="needs 3..32 slots"):
+            wide.initial_state(1, slots)

@@ -510,3 +510,37 @@ def test_max_seconds_ends_the_run_with_an_evaluation_and_a_checkpoint(tmp_path):
     assert checkpoint_module.load_checkpoint(tmp_path / "t/checkpoints/last.pt")["step"] == 1
     with pytest.raises(ValueError, match="max_seconds"):
         tiny_config(max_seconds=-1.0)
+
+
+def test_min_train_memory_size_trains_each_batch_on_a_memory_it_draws(monkeypatch):
+    """Each batch's slots are drawn from its seed in min..memory_size, the unroll gets a state
+    of that many slots, the draw repeats with the seed, and only an NTM takes the option."""
+    from memagents.agent import batch_seed
+
+    sizes = dict(memory_size=16, word_size=4, controller_size=8)
+    config = resolve_config("ntm", None, {"circuit_kwargs": sizes, "batch_size": 2,
+                                          "min_train_memory_size": 8})  # fmt: skip
+    trainer = SupervisedTrainer(config)
+    agent = trainer.agent
+    drawn = [agent.train_memory_size(batch_seed(config.seed, step)) for step in range(300)]
+    assert min(drawn) == 8 and max(drawn) == 16 and len(set(drawn)) == 9
+    seen = []
+    unroll = agent.circuit.unroll
+
+    def spy(inputs, state=None):
+        seen.append(None if state is None else state.access.memory.shape[1])
+        return unroll(inputs, state)
+
+    monkeypatch.setattr(agent.circuit, "unroll", spy)
+    for _ in range(5):
+        trainer.train_step()
+    assert seen == drawn[:5]
+    again = SupervisedTrainer(config).agent
+    assert [again.train_memory_size(batch_seed(config.seed, s)) for s in range(5)] == drawn[:5]
+    # off: every batch on the whole memory (the circuit's own initial state)
+    plain = SupervisedTrainer(dataclasses.replace(config, min_train_memory_size=0)).agent
+    assert plain.train_memory_size(batch_seed(config.seed, 0)) is None
+    for agent_name, value in (("ntm", 17), ("ntm", 2), ("dnc", 8)):
+        with pytest.raises(ValueError, match="min_train_memory_size"):
+            resolve_config(agent_name, None, {"circuit_kwargs": sizes,
+                                              "min_train_memory_size": value})  # fmt: skip

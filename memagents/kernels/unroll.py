@@ -315,7 +315,7 @@ def unroll(circuit: Any, projected: Tensor, state: Any) -> tuple[Tensor, Tensor,
         C=controller.hidden_size,
         R=access.num_reads,
         H=access.num_writes,
-        N=access.memory_size,
+        N=state.access.memory.shape[1],  # the state's: a batch may use fewer slots
         W=access.word_size,
         I=access.layout.size,
         shifts=2 * access.shift_range + 1 if is_ntm else 0,
