@@ -66,14 +66,15 @@ def load_circuit(
 ) -> Loaded:
     """Rebuild the circuit a checkpoint describes and load its weights (safely).
 
-    ``memory_size``: rebuild an NTM or a DNC with this many slots instead of the trained number
-    (at least as many). No weight of either depends on the slot count but the NTM's initial head
-    weights; those keep their trained values on the trained slots and start the added ones
-    30 nats under the smallest, so a head starts where it was trained to start (e^-30 of the
-    weight elsewhere). What it is for: a model trained on 128 slots whose write head walks one
-    slot a step wraps into its own sequence after 128 steps; with more slots it does not
-    (docs/results/length-generalisation.md, section 18). The config of the Loaded it returns
-    says the slots it has.
+    ``memory_size``: rebuild an NTM or a DNC with this many slots instead of the trained number.
+    No weight of either depends on the slot count but the NTM's initial head weights: with more
+    slots those keep their trained values on the trained slots and start the added ones 30 nats
+    under the smallest, so a head starts where it was trained to start (e^-30 of the weight
+    elsewhere); with fewer, the first slots' (as ``NTMAccess.initial_state(B, memory_size)``
+    trains on). What it is for: a model trained on 128 slots whose write head walks one slot a
+    step wraps into its own sequence after 128 steps; with more slots it does not, and a stop
+    that moves with the slot count is not a count (docs/results/length-generalisation.md,
+    section 18). The config of the Loaded it returns says the slots it has.
     """
     path = Path(path)
     checkpoint = load_checkpoint(path, map_location=device)
@@ -86,7 +87,10 @@ def load_circuit(
         if memory_size is not None:
             state = _with_memory_size(spec["name"], settings, state, memory_size)
             settings["memory_size"] = memory_size
-            config = apply_overrides(config, {"circuit_kwargs": {"memory_size": memory_size}})
+            overrides: dict[str, Any] = {"circuit_kwargs": {"memory_size": memory_size}}
+            if getattr(config, "min_train_memory_size", 0) > memory_size:
+                overrides["min_train_memory_size"] = memory_size  # what a smaller memory allows
+            config = apply_overrides(config, overrides)
         circuit = build_circuit(spec["name"], spec["input_size"], spec["output_size"], **settings)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path}: cannot rebuild its circuit ({error})") from error
@@ -101,25 +105,20 @@ def _with_memory_size(
     """The state dict of circuit ``name`` rebuilt with ``memory_size`` slots (see load_circuit).
 
     Raises:
-        ValueError: not an NTM or a DNC, or fewer slots than trained.
+        ValueError: not an NTM or a DNC, or not a slot count its config takes (the NTM's
+            shift_range must fit).
     """
     if name not in ("ntm", "dnc"):
         raise ValueError(f"memory_size {memory_size}: a {name} circuit has no memory")
-    trained = settings.get("memory_size")
-    if (
-        not isinstance(memory_size, int)
-        or isinstance(memory_size, bool)
-        or not (isinstance(trained, int) and trained <= memory_size)
-    ):
-        raise ValueError(f"memory_size must be an integer >= the trained {trained} slots, "
-                         f"got {memory_size!r}")  # fmt: skip
+    if not isinstance(memory_size, int) or isinstance(memory_size, bool) or memory_size < 1:
+        raise ValueError(f"memory_size must be an integer >= 1, got {memory_size!r}")
     state = dict(state)
     for key, value in state.items():
         if key.endswith("initial_weight_logits"):  # NTM: (heads, N)
             added = value.new_full(
-                (value.shape[0], memory_size - value.shape[-1]), float(value.min()) - 30.0
+                (value.shape[0], max(0, memory_size - value.shape[-1])), float(value.min()) - 30.0
             )
-            state[key] = torch.cat([value, added], dim=-1)
+            state[key] = torch.cat([value[:, :memory_size], added], dim=-1)
     return state
 
 

@@ -105,7 +105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "training: a second thread can make a step several times slower on a "
                         "busy 2-core machine; 0: torch's default)")  # fmt: skip
     parser.add_argument("--memory-size", type=int, help="evaluate NTMs and DNCs with this many "
-                        "memory slots (no fewer than trained; default: as trained)")  # fmt: skip
+                        "memory slots (default: as trained)")  # fmt: skip
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--weights-model", help="NAME of the model whose head weights are drawn")
     parser.add_argument("--weights-length", type=int, default=20)

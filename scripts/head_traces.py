@@ -78,8 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--conditions", nargs="+", default=["length=10,repeats=10"],
                         help="repeat copy: length=L,repeats=R ...")  # fmt: skip
     parser.add_argument("--episodes", type=int, default=20)
-    parser.add_argument("--memory-size", type=int, help="trace with this many memory slots (at "
-                        "least as many as trained; default: as trained)")  # fmt: skip
+    parser.add_argument("--memory-size", type=int, help="trace with this many memory slots "
+                        "(default: as trained)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     if args.episodes < 1 or min(args.lengths) < 1:

@@ -386,9 +386,10 @@ def test_the_weights_of_a_two_plus_two_head_ntm_on_priority_sort(tmp_path):
     assert "| NTM | " in (out / "generalisation.md").read_text()
 
 
-def test_a_circuit_loads_with_more_slots_than_it_was_trained_on(tmp_path, capsys):
-    """load_circuit(memory_size=): the NTM's heads start where they were trained to (the added
-    slots ~e^-30 of the weight), a DNC rebuilds as it is, fewer slots or an LSTM are refused;
+def test_a_circuit_loads_with_another_number_of_slots(tmp_path, capsys):
+    """load_circuit(memory_size=): with more slots the NTM's heads start where they were trained
+    to (the added slots ~e^-30 of the weight), with fewer as training on fewer starts; a DNC
+    rebuilds as it is; an LSTM or a slot count the circuit cannot take is refused;
     scripts/evaluate.py --memory-size says the slots in its table."""
     from memagents.checkpoint import CheckpointError, save_checkpoint
     from memagents.config import resolve_config
@@ -410,8 +411,14 @@ def test_a_circuit_loads_with_more_slots_than_it_was_trained_on(tmp_path, capsys
         assert new.shape[-1] == 40
         assert new[..., 16:].sum() < 1e-10
         assert torch.allclose(new[..., :16], old, atol=1e-10)
-    with pytest.raises(CheckpointError, match="at least|>= the trained 16"):
-        load_circuit(tmp_path / "ntm.pt", memory_size=8)
+    narrow = load_circuit(tmp_path / "ntm.pt", memory_size=8).circuit.access.initial_state(1)
+    expected = trained.circuit.access.initial_state(1, 8)  # what training on 8 slots starts from
+    torch.testing.assert_close(narrow.read_weights, expected.read_weights)
+    torch.testing.assert_close(narrow.write_weights, expected.write_weights)
+    with pytest.raises(CheckpointError, match="an integer >= 1, got 0"):
+        load_circuit(tmp_path / "ntm.pt", memory_size=0)
+    with pytest.raises(CheckpointError, match="shift_range 1 does not fit 2 slots"):
+        load_circuit(tmp_path / "ntm.pt", memory_size=2)
     with pytest.raises(CheckpointError, match="has no memory"):
         load_circuit(tmp_path / "lstm.pt", memory_size=40)
     shipped = REPO / "checkpoints" / "dnc-repeat-copy.pt"
@@ -423,5 +430,5 @@ def test_a_circuit_loads_with_more_slots_than_it_was_trained_on(tmp_path, capsys
     assert evaluate.main([*argv, "--memory-size", "64"]) == 0
     assert "every model with 64 memory slots" in (out / "generalisation.md").read_text()
     capsys.readouterr()
-    assert evaluate.main([*argv, "--memory-size", "8"]) == 2
-    assert ">= the trained 16 slots, got 8" in capsys.readouterr().err
+    assert evaluate.main([*argv, "--memory-size", "0"]) == 2
+    assert "memory_size must be an integer >= 1, got 0" in capsys.readouterr().err
