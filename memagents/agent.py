@@ -231,8 +231,10 @@ def unroll_batch(
         return torch.from_numpy(array).to(device=device, dtype=dtype)
 
     inputs = to_tensor(data.inputs)  # (B, T, I)
-    state = None if memory_size is None else initial_state(circuit, inputs.shape[0], memory_size)
-    logits, _ = circuit.unroll(inputs, state)  # (B, T, O)
+    if memory_size is None:
+        logits, _ = circuit.unroll(inputs)  # (B, T, O)
+    else:
+        logits, _ = circuit.unroll(inputs, initial_state(circuit, inputs.shape[0], memory_size))
     return Rollout(
         inputs=inputs,
         targets=to_tensor(data.targets),

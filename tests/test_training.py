@@ -527,8 +527,8 @@ def test_min_train_memory_size_trains_each_batch_on_a_memory_it_draws(monkeypatc
     seen = []
     unroll = agent.circuit.unroll
 
-    def spy(inputs, state=None):
-        seen.append(None if state is None else state.access.memory.shape[1])
+    def spy(inputs, state):
+        seen.append(state.access.memory.shape[1])
         return unroll(inputs, state)
 
     monkeypatch.setattr(agent.circuit, "unroll", spy)
