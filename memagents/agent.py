@@ -408,7 +408,7 @@ class SupervisedAgent:
         low = getattr(self.config, "min_train_memory_size", 0)
         if not low:
             return None
-        high = self.config.circuit.memory_size
+        high = self.circuit.access.memory_size
         return int(np.random.default_rng([seed, 1]).integers(low, high + 1))
 
     def train_step(self) -> tuple[BatchMetrics, float]:

@@ -85,12 +85,16 @@ def load_circuit(
         settings = dict(spec["config"])
         state = checkpoint["model"]
         if memory_size is not None:
-            state = _with_memory_size(spec["name"], settings, state, memory_size)
-            settings["memory_size"] = memory_size
+            if spec["name"] not in ("ntm", "dnc"):
+                raise ValueError(
+                    f"memory_size {memory_size}: a {spec['name']} circuit has no memory"
+                )
             overrides: dict[str, Any] = {"circuit_kwargs": {"memory_size": memory_size}}
             if getattr(config, "min_train_memory_size", 0) > memory_size:
                 overrides["min_train_memory_size"] = memory_size  # what a smaller memory allows
-            config = apply_overrides(config, overrides)
+            config = apply_overrides(config, overrides)  # checks memory_size
+            settings["memory_size"] = memory_size
+            state = _with_memory_size(state, memory_size)
         circuit = build_circuit(spec["name"], spec["input_size"], spec["output_size"], **settings)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path}: cannot rebuild its circuit ({error})") from error
@@ -99,19 +103,9 @@ def load_circuit(
     return Loaded(circuit, config, checkpoint, path)
 
 
-def _with_memory_size(
-    name: str, settings: dict[str, Any], state: dict[str, torch.Tensor], memory_size: int
-) -> dict[str, torch.Tensor]:
-    """The state dict of circuit ``name`` rebuilt with ``memory_size`` slots (see load_circuit).
-
-    Raises:
-        ValueError: not an NTM or a DNC, or not a slot count its config takes (the NTM's
-            shift_range must fit).
-    """
-    if name not in ("ntm", "dnc"):
-        raise ValueError(f"memory_size {memory_size}: a {name} circuit has no memory")
-    if not isinstance(memory_size, int) or isinstance(memory_size, bool) or memory_size < 1:
-        raise ValueError(f"memory_size must be an integer >= 1, got {memory_size!r}")
+def _with_memory_size(state: dict[str, torch.Tensor], memory_size: int) -> dict[str, torch.Tensor]:
+    """An NTM's or a DNC's state dict for ``memory_size`` slots (see load_circuit): only the
+    NTM's initial head weight logits (heads, N) depend on the slot count."""
     state = dict(state)
     for key, value in state.items():
         if key.endswith("initial_weight_logits"):  # NTM: (heads, N)

@@ -94,6 +94,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def overwritten(before: np.ndarray, after: np.ndarray) -> float:
+    """How much rows changed from ``before`` to ``after``: mean |change| over mean |before|."""
+    return float(np.abs(after - before).mean() / (np.abs(before).mean() + 1e-12))
+
+
 def episode_figures(trace, length: int) -> dict[str, float]:
     """The figures of one copy episode of `length` items (input steps 0..L-1, delimiter at L)."""
     write = trace.write_weights[:, 0]  # (T, N)
@@ -121,7 +126,7 @@ def episode_figures(trace, length: int) -> dict[str, float]:
         unwritten_mass=float(np.mean(mass)) if mass else float("nan"),
         unwritten_rows=float(unwritten[length - 1].sum()),
         first_write_peak=float(write[0].max()),
-        overwritten=float(np.abs(after - before).mean() / (np.abs(before).mean() + 1e-12)),
+        overwritten=overwritten(before, after),
         first_wrong=float(wrong_steps[0]) if len(wrong_steps) else float(len(recall)),
         end_mass=float(read[recall[-1]].sum()),
     )
@@ -151,10 +156,9 @@ def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
     # from the end of the input to the end of the episode.
     onto_items = np.isin(write[length + 2 : length + 2 + outputs].argmax(-1), slots)
     returns = np.nonzero(onto_items)[0]
-    overwritten = float("nan")
+    changed = float("nan")
     if trace.memory is not None:
-        before, after = trace.memory[length + 1][slots], trace.memory[-1][slots]
-        overwritten = float(np.abs(after - before).mean() / (np.abs(before).mean() + 1e-12))
+        changed = overwritten(trace.memory[length + 1][slots], trace.memory[-1][slots])
     return dict(
         bit_errors=float(wrong.sum()),
         perfect=float(not wrong.any()),
@@ -164,7 +168,7 @@ def repeat_copy_figures(trace, length: int, repeats: int) -> dict[str, float]:
         write_peak=float(items.max(-1).mean()),
         write_revisits=float(np.mean(revisits)) if revisits else float("nan"),
         write_returns=float(returns[0]) if len(returns) else float("inf"),
-        overwritten=overwritten,
+        overwritten=changed,
     )
 
 
