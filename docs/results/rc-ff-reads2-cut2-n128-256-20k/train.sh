@@ -33,5 +33,4 @@ for slots in 128 256; do
 done
 python "$out/failures.py" "$runs" 200 > "$out/failures.md"
 python "$out/write_probe.py" "$runs/seed[1-5]/checkpoints/last.pt" > "$out/write-probe.md"
-python "$out/repeated_items.py" "$runs" 200 > "$out/repeated-items.md"
 python "$out/slip.py" "$runs/seed4/checkpoints/last.pt" 38 67 94 140 194 199 > "$out/slip.md"
