@@ -25,6 +25,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, override_flags: dict) -> 
         "--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="task argument"
     )
     parser.add_argument(
+        "--train-env-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task argument for the training batches only (evaluations use the task's own)",
+    )
+    parser.add_argument(
         "--circuit-kwarg", action="append", default=[], metavar="KEY=VALUE", help="circuit argument"
     )
     parser.add_argument(
@@ -47,7 +54,7 @@ def run_overrides(args: argparse.Namespace, override_flags: dict) -> dict[str, A
     """The config overrides that ``add_run_arguments``'s flags were given.
 
     Raises:
-        ValueError: a --env-kwarg or --circuit-kwarg that is not KEY=VALUE.
+        ValueError: a --env-kwarg, --train-env-kwarg or --circuit-kwarg that is not KEY=VALUE.
     """
     overrides = {
         name: getattr(args, name)
@@ -56,6 +63,8 @@ def run_overrides(args: argparse.Namespace, override_flags: dict) -> dict[str, A
     }
     if args.env_kwarg:
         overrides["env_kwargs"] = dict(parse_kwarg(text) for text in args.env_kwarg)
+    if args.train_env_kwarg:
+        overrides["train_env_kwargs"] = dict(parse_kwarg(text) for text in args.train_env_kwarg)
     if args.circuit_kwarg:
         overrides["circuit_kwargs"] = dict(parse_kwarg(text) for text in args.circuit_kwarg)
     if args.no_stop_when_solved:

@@ -326,6 +326,12 @@ class TrainConfig(OptimizerConfig, RunConfig):
     """Any registered Gymnasium id that follows the memtasks convention (target/mask in info)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments of the task (``bits``, ``min_length``, ``max_length``, ...)."""
+    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Task arguments for the training batches only, over ``env_kwargs`` key by key; the run's
+    evaluations, its solved check and ``scripts/evaluate.py`` use ``env_kwargs`` alone, so they
+    measure the task itself. For a change to the training data, not to the task: RepeatCopy's
+    ``zero_items`` shows the model the all-zero word that uniform bits give once in 256, on which
+    a feed-forward NTM can lose the whole copy (docs/results/rc-repeated-items)."""
     circuit_kwargs: dict[str, Any] = field(default_factory=dict)
     """Settings of the circuit over its typed config's defaults (``memory_size``, ...)."""
     batch_size: int = 16
@@ -379,7 +385,7 @@ class TrainConfig(OptimizerConfig, RunConfig):
     slots, the two seeds that fitted stop where asked with 128, 192 and 256 slots alike)."""
 
     def __post_init__(self) -> None:
-        freeze_dicts(self, "env_kwargs", "circuit_kwargs")
+        freeze_dicts(self, "env_kwargs", "train_env_kwargs", "circuit_kwargs")
         check_fields(self._optimizer_checks() + self._run_checks() + [
             ("agent", self.agent in CIRCUIT_CONFIGS, f"one of {sorted(CIRCUIT_CONFIGS)}"),
             ("env_id", isinstance(self.env_id, str) and bool(self.env_id), "a Gymnasium id"),
@@ -416,8 +422,13 @@ class TrainConfig(OptimizerConfig, RunConfig):
 
     @property
     def task_kwargs(self) -> dict[str, Any]:
-        """What ``memagents.agent.make_envs`` gets for this run's task."""
+        """What ``memagents.agent.make_envs`` gets for this run's task (evaluations)."""
         return dict(self.env_kwargs)
+
+    @property
+    def train_task_kwargs(self) -> dict[str, Any]:
+        """What it gets for the training batches: ``env_kwargs`` with ``train_env_kwargs``."""
+        return {**self.env_kwargs, **self.train_env_kwargs}
 
     def to_dict(self) -> dict[str, Any]:
         return plain_data(dataclasses.asdict(self))
@@ -442,8 +453,8 @@ def config_from_dict(cls, data: Mapping[str, Any]):
 
 
 def apply_overrides(config, overrides: Mapping[str, Any]):
-    """``config`` with ``overrides`` (any of its fields); ``env_kwargs`` and ``circuit_kwargs`` are
-    merged key by key into the config's, not replaced.
+    """``config`` with ``overrides`` (any of its fields); ``env_kwargs``, ``train_env_kwargs``
+    and ``circuit_kwargs`` are merged key by key into the config's, not replaced.
 
     Raises:
         ValueError: an unknown field, or a value its checks refuse.
@@ -453,7 +464,7 @@ def apply_overrides(config, overrides: Mapping[str, Any]):
     if unknown:
         raise ValueError(f"unknown settings {unknown}")
     merged = dict(overrides)
-    for key in ("env_kwargs", "circuit_kwargs"):
+    for key in ("env_kwargs", "train_env_kwargs", "circuit_kwargs"):
         if key in merged:
             merged[key] = {**getattr(config, key), **merged[key]}
     try:

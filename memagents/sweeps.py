@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from memagents.config import PRESETS, TrainConfig, apply_overrides, parse_kwarg
 
-KWARG_DICTS = ("env_kwargs", "circuit_kwargs")
+KWARG_DICTS = ("env_kwargs", "train_env_kwargs", "circuit_kwargs")
 SPEC_KEYS = ("preset", "seeds", "samples", "set", "grid", "choice", "loguniform", "uniform")
 
 
@@ -104,7 +104,8 @@ class SweepSpec:
 
 
 def check_setting_name(name: str) -> None:
-    """A TrainConfig field, or ``env_kwargs.KEY`` / ``circuit_kwargs.KEY``; else ValueError."""
+    """A TrainConfig field, or ``env_kwargs.KEY`` / ``train_env_kwargs.KEY`` /
+    ``circuit_kwargs.KEY``; else ValueError."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     if name == "preset":  # a grid over presets: each trial starts from its own
         return
@@ -115,7 +116,7 @@ def check_setting_name(name: str) -> None:
         return
     raise ValueError(
         f"unknown setting {name!r}: use a TrainConfig field ({', '.join(sorted(fields))}) or "
-        "env_kwargs.KEY / circuit_kwargs.KEY"
+        "env_kwargs.KEY / train_env_kwargs.KEY / circuit_kwargs.KEY"
     )
 
 

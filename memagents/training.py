@@ -93,11 +93,12 @@ class _Trainer:
             torch.set_num_threads(config.num_threads)
         torch.manual_seed(config.seed)
         try:
-            self.envs = make_envs(config.env_id, config.batch_size, config.task_kwargs)
+            kwargs = getattr(config, "train_task_kwargs", config.task_kwargs)  # RL: no such field
+            self.envs = make_envs(config.env_id, config.batch_size, kwargs)
             self.input_size, self.output_size = env_sizes(self.envs)
         except Exception as error:  # gymnasium raises several types for a bad id or kwargs
             raise ValueError(
-                f"cannot make env {config.env_id!r} with {dict(config.task_kwargs)}: {error}"
+                f"cannot make env {config.env_id!r} with {dict(kwargs)}: {error}"
             ) from error
         # The config's typed circuit config, checked once when the config was made.
         self.circuit = CIRCUITS[config.agent](self.input_size, self.output_size, config.circuit).to(

@@ -98,6 +98,7 @@ def check_repeat_copy_args(
     max_repeats: int,
     repeat_norm: float,
     normalisation: str,
+    zero_items: float = 0.0,
 ) -> None:
     """Validate the RepeatCopy task's arguments (see `sample_repeat_copy`)."""
     check_copy_args(bits, min_length, max_length)
@@ -113,6 +114,12 @@ def check_repeat_copy_args(
         raise ValueError(f"repeat_norm must be a finite number > 0, got {repeat_norm!r}")
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+    if (
+        isinstance(zero_items, bool)
+        or not isinstance(zero_items, (int, float, np.integer, np.floating))
+        or not 0 <= zero_items <= 1
+    ):
+        raise ValueError(f"zero_items must be a number in [0, 1], got {zero_items!r}")
 
 
 def _lengths(
@@ -250,6 +257,7 @@ def sample_repeat_copy(
     max_repeats: int = 2,
     repeat_norm: float = 10.0,
     normalisation: str = "linear",
+    zero_items: float = 0.0,
     length: int | None = None,
     repeats: int | None = None,
 ) -> TaskBatch:
@@ -276,6 +284,10 @@ def sample_repeat_copy(
         min_repeats, max_repeats: number of repetitions, uniform in [min_repeats, max_repeats].
         repeat_norm: divisor of the count for normalisation="linear" (> 0).
         normalisation: "linear", "standard" or "none"; see `normalise_repeats`.
+        zero_items: each word, once drawn, is set to all zeros with this probability (0 to 1).
+            0 (default): the papers' uniform random bits, where an all-zero word comes once in
+            2**bits. A training option: a feed-forward NTM that never saw one trained can lose
+            the whole copy on it (docs/results/rc-repeated-items).
         length, repeats: pin every episode's length / repeat count (any value >= 1).
 
     Returns:
@@ -284,8 +296,9 @@ def sample_repeat_copy(
     """
     check_int("batch_size", batch_size, 1)
     check_repeat_copy_args(
-        bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
-    )
+        bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation,
+        zero_items,
+    )  # fmt: skip
     if length is not None:
         check_int("length", length, 1, MAX_LENGTH)
     if repeats is not None:
@@ -306,6 +319,7 @@ def sample_repeat_copy(
         normalisation,
         length,
         repeats,
+        zero_items,
     )
 
 
@@ -321,12 +335,15 @@ def _sample_repeat_copy(
     normalisation,
     length,
     repeats,
+    zero_items=0.0,
 ) -> TaskBatch:
     seq_lengths = _lengths(rng, batch_size, min_length, max_length, length, "length", MAX_LENGTH)
     num_repeats = _lengths(
         rng, batch_size, min_repeats, max_repeats, repeats, "repeats", MAX_REPEATS
     )
     patterns = _random_patterns(rng, seq_lengths, bits)  # (B, L, bits)
+    if zero_items > 0:  # no draw at 0, so the default's batches are what they always were
+        patterns *= (rng.random(patterns.shape[:2]) >= zero_items)[:, :, None]
     max_length_in_batch = patterns.shape[1]
     episode_lengths = repeat_copy_episode_length(seq_lengths, num_repeats)
     num_steps = int(episode_lengths.max())

@@ -405,12 +405,14 @@ class RepeatCopyVectorEnv(BitSequenceVectorEnv):
         max_repeats: int = 2,
         repeat_norm: float = 10.0,
         normalisation: str = "linear",
+        zero_items: float = 0.0,
         reward_mode: str = "none",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
         action_space: str = "multibinary",
     ):
         task = RepeatCopyTask(
-            bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
-        )
+            bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation,
+            zero_items,
+        )  # fmt: skip
         super().__init__(task, num_envs, reward_mode, autoreset_mode, render_mode, action_space)

@@ -30,8 +30,8 @@ Bayesian estimator's on the same sequences (``optimal_loss_bits``) and the gap b
 
 Settings: ``--set NAME=VALUE`` (fixed), ``--grid NAME=V1,V2`` (every value), ``--choice
 NAME=V1,V2`` / ``--loguniform NAME=LOW:HIGH`` / ``--uniform NAME=LOW:HIGH`` (drawn per sample);
-NAME is a TrainConfig field or env_kwargs.KEY / circuit_kwargs.KEY. ``--spec FILE`` reads the same
-from YAML or JSON (see memagents.sweeps).
+NAME is a TrainConfig field or env_kwargs.KEY / train_env_kwargs.KEY / circuit_kwargs.KEY.
+``--spec FILE`` reads the same from YAML or JSON (see memagents.sweeps).
 
 Where it runs: with no --address, an embedded Ray on this machine (one trial per CPU). On a
 cluster (``ray start --head`` on one machine, ``ray start --address HEAD:PORT`` on the others,

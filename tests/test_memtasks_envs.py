@@ -253,6 +253,7 @@ BAD_KWARGS = [
     ("memtasks/RepeatCopy-v0", {"repeat_norm": -1.0}, r"repeat_norm must be a finite number > 0"),
     ("memtasks/RepeatCopy-v0", {"repeat_norm": float("inf")}, r"repeat_norm must be a finite"),
     ("memtasks/RepeatCopy-v0", {"normalisation": "minmax"}, r"normalisation must be one of"),
+    ("memtasks/RepeatCopy-v0", {"zero_items": -0.1}, r"zero_items must be a number in \[0, 1\]"),
     ("memtasks/RepeatCopy-v0", {"reward_mode": None}, r"reward_mode must be one of"),
 ]
 

@@ -137,6 +137,28 @@ def test_repeat_copy_invariants(seed):
         assert not batch.inputs[b, steps:].any() and not batch.mask[b, steps:].any()
 
 
+def test_zero_items_default_draws_the_same_batches_and_sets_words_to_zero_at_its_rate():
+    def sample(seed, **kwargs):
+        return sample_repeat_copy(
+            np.random.default_rng(seed), 400, bits=8, length=10, max_repeats=3, **kwargs
+        )
+
+    # 0 draws nothing more: the task's batches are what they were without the option
+    for plain, zero in zip(sample(3), sample(3, zero_items=0.0), strict=True):
+        np.testing.assert_array_equal(plain, zero)
+    batch = sample(3, zero_items=0.25)
+    words = batch.inputs[:, 1:11, :8]  # (B, 10, bits)
+    zero = ~words.any(-1)
+    # 0.25 of words set to zeros, plus the 1 in 256 of uniform bits: 0.2529 of 4,000 words
+    assert abs(zero.mean() - 0.2529) < 0.03
+    # the targets repeat the same words, zeros included
+    repeats = np.rint(batch.inputs[:, 11, 9] * 10.0).astype(int)
+    for b in range(5):
+        recalled = batch.targets[b, 12 : 12 + 10 * repeats[b], :8]
+        np.testing.assert_array_equal(recalled, np.tile(words[b], (repeats[b], 1)))
+    assert not sample(3, zero_items=1.0).inputs[:, 1:11, :8].any()
+
+
 def test_pinned_length_and_repeats_beyond_training_range():
     batch = sample_repeat_copy(np.random.default_rng(0), 3, length=12, repeats=7)
     assert batch.lengths.tolist() == [12 * 8 + 3] * 3
@@ -166,6 +188,8 @@ def test_standard_normalisation_has_mean_0_variance_1_over_the_training_range():
         (sample_repeat_copy, {"repeat_norm": 0.0}, r"repeat_norm must be a finite number > 0"),
         (sample_repeat_copy, {"normalisation": "zscore"}, r"normalisation must be one of"),
         (sample_repeat_copy, {"repeats": -2}, r"repeats must be an integer in \[1, 1000\]"),
+        (sample_repeat_copy, {"zero_items": 1.5}, r"zero_items must be a number in \[0, 1\]"),
+        (sample_repeat_copy, {"zero_items": float("nan")}, r"zero_items must be a number in"),
     ],
 )
 def test_sampler_argument_errors(sampler, kwargs, message):

@@ -400,10 +400,12 @@ def test_resume_merges_task_kwargs_and_keeps_the_rest(tmp_path):
     run_dir = tiny_run(tmp_path, "merge")
     train = load_script("train")
     code = train.main(["--resume", "merge", "--runs-dir", str(tmp_path), "--env-kwarg",
-                       "max_length=3", "--max-steps", "25", "--no-visdom"])  # fmt: skip
+                       "max_length=3", "--train-env-kwarg", "zero_items=0.5", "--max-steps", "25",
+                       "--no-visdom"])  # fmt: skip
     assert code == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert config["env_kwargs"]["max_length"] == 3
+    assert config["train_env_kwargs"] == {"zero_items": 0.5}  # training batches only
     assert config["env_kwargs"]["max_repeats"] == 3  # kept, not reset to the preset's 2
     assert config["circuit_kwargs"]["memory_size"] == 8
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 25

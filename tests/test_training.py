@@ -544,3 +544,25 @@ def test_min_train_memory_size_trains_each_batch_on_a_memory_it_draws(monkeypatc
         with pytest.raises(ValueError, match="min_train_memory_size"):
             resolve_config(agent_name, None, {"circuit_kwargs": sizes,
                                               "min_train_memory_size": value})  # fmt: skip
+
+
+def test_train_env_kwargs_change_the_training_batches_and_not_the_evaluations():
+    """RepeatCopy with every word set to zeros in training only: the trainer's batches hold
+    nothing but zero words, its evaluation and confirmation batches hold the task's own."""
+    from memagents.agent import batch_sampler
+
+    config = tiny_config(env_kwargs=dict(bits=4, min_length=3, max_length=3),
+                         train_env_kwargs=dict(zero_items=1.0))  # fmt: skip
+    assert config.train_task_kwargs["zero_items"] == 1.0 and "zero_items" not in config.task_kwargs
+    trainer = SupervisedTrainer(config)
+    words = lambda envs: batch_sampler(envs)(0, None).inputs[:, 1:4, :4]  # noqa: E731
+    assert not words(trainer.envs).any()
+    assert words(trainer.eval_envs).any() and words(trainer.confirm_envs).any()
+    # merged key by key, kept in the saved config, and refused by the task when it is bad
+    from memagents.config import TrainConfig, apply_overrides
+
+    merged = apply_overrides(config, {"train_env_kwargs": {"max_length": 2}})
+    assert dict(merged.train_env_kwargs) == {"zero_items": 1.0, "max_length": 2}
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match=r"zero_items must be a number in \[0, 1\]"):
+        SupervisedTrainer(tiny_config(train_env_kwargs=dict(zero_items=2.0)))

@@ -33,13 +33,16 @@ class RepeatCopyTask(Task):
         max_repeats: int = 2,
         repeat_norm: float = 10.0,
         normalisation: str = "linear",
+        zero_items: float = 0.0,
     ):
         check_repeat_copy_args(
-            bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
-        )
+            bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation,
+            zero_items,
+        )  # fmt: skip
         self.bits, self.min_length, self.max_length = int(bits), int(min_length), int(max_length)
         self.min_repeats, self.max_repeats = int(min_repeats), int(max_repeats)
         self.repeat_norm, self.normalisation = float(repeat_norm), normalisation
+        self.zero_items = float(zero_items)
         self.input_size = self.bits + 2
         self.output_size = self.bits + 1
 
@@ -71,6 +74,7 @@ class RepeatCopyTask(Task):
             self.normalisation,
             pinned.get("length"),
             pinned.get("repeats"),
+            self.zero_items,
         )
 
     def max_episode_length(self, **pinned: int) -> int:
@@ -148,6 +152,9 @@ class RepeatCopyEnv(BitSequenceEnv):
     - `repeat_norm` (float > 0, default 10): divisor of the count for "linear" normalisation.
     - `normalisation` ("linear": count / repeat_norm, deepmind/dnc, the default; "standard": mean
       0, variance 1 over the training range, the NTM paper; "none": the raw count).
+    - `zero_items` (float in [0, 1], default 0): probability that a word, once drawn, is set to
+      all zeros. 0 is the papers' task (an all-zero word once in 2**bits); more is a training
+      option, for models that fail on that word (docs/results/rc-repeated-items).
     - `reward_mode` ("none", "bit", "vector" or "sparse"; default "none").
     - `render_mode` (None, "ansi" or "rgb_array").
 
@@ -183,11 +190,13 @@ class RepeatCopyEnv(BitSequenceEnv):
         max_repeats: int = 2,
         repeat_norm: float = 10.0,
         normalisation: str = "linear",
+        zero_items: float = 0.0,
         reward_mode: str = "none",
         render_mode: str | None = None,
         action_space: str = "multibinary",
     ):
         task = RepeatCopyTask(
-            bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation
-        )
+            bits, min_length, max_length, min_repeats, max_repeats, repeat_norm, normalisation,
+            zero_items,
+        )  # fmt: skip
         super().__init__(task, reward_mode, render_mode, action_space)
