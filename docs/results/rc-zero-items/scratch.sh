@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Section 20's pilot: the preset ntm-repeat-copy-long from scratch with zero_items=0.1 in the
 # training batches only, seeds 4 and 5 (section 19 ran the same seeds without it). Two runs at a
-# time, one thread each, about 35 minutes a run on the AMD EPYC. Run from the repository root.
+# time, one thread each, about 33-34 minutes a run on the AMD EPYC. Run from the repository root.
 set -euo pipefail
 runs=${RUNS:-/work/zs}
 out=docs/results/rc-zero-items/scratch
