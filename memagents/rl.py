@@ -118,6 +118,11 @@ class RLConfig(OptimizerConfig, RunConfig):
         return {**self.env_kwargs, "reward_mode": self.reward_mode}
 
     @property
+    def train_task_kwargs(self) -> dict[str, Any]:
+        """What ``make_envs`` gets for the training episodes: the same task as the evaluations."""
+        return self.task_kwargs
+
+    @property
     def full_circuit_kwargs(self) -> dict[str, Any]:
         """``DEFAULT_CIRCUIT_KWARGS[agent]`` with ``circuit_kwargs`` applied."""
         return {**DEFAULT_CIRCUIT_KWARGS[self.agent], **self.circuit_kwargs}

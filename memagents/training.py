@@ -93,12 +93,11 @@ class _Trainer:
             torch.set_num_threads(config.num_threads)
         torch.manual_seed(config.seed)
         try:
-            kwargs = getattr(config, "train_task_kwargs", config.task_kwargs)  # RL: no such field
-            self.envs = make_envs(config.env_id, config.batch_size, kwargs)
+            self.envs = make_envs(config.env_id, config.batch_size, config.train_task_kwargs)
             self.input_size, self.output_size = env_sizes(self.envs)
         except Exception as error:  # gymnasium raises several types for a bad id or kwargs
             raise ValueError(
-                f"cannot make env {config.env_id!r} with {dict(kwargs)}: {error}"
+                f"cannot make env {config.env_id!r} with {config.train_task_kwargs}: {error}"
             ) from error
         # The config's typed circuit config, checked once when the config was made.
         self.circuit = CIRCUITS[config.agent](self.input_size, self.output_size, config.circuit).to(
@@ -717,7 +716,12 @@ def start_lines(trainer: _Trainer, run: Run) -> list[str]:
     lines = [
         f"run {run.name} in {run.path} on {trainer.device}",
         f"task {config.env_id} {dict(config.task_kwargs)}: input size {trainer.input_size}, "
-        f"output size {trainer.output_size}",
+        f"output size {trainer.output_size}"
+        + (
+            f"; training batches on {config.train_task_kwargs}"
+            if config.train_task_kwargs != config.task_kwargs
+            else ""
+        ),
         f"{label}:\n{trainer.circuit}",
         f"parameters: {sum(p.numel() for p in trainer.circuit.parameters())}",
         f"config: {json.dumps(config.to_dict())}",

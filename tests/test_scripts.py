@@ -406,6 +406,7 @@ def test_resume_merges_task_kwargs_and_keeps_the_rest(tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["env_kwargs"]["max_length"] == 3
     assert config["train_env_kwargs"] == {"zero_items": 0.5}  # training batches only
+    assert "'zero_items': 0.5" in (run_dir / "train.log").read_text()  # the start line says so
     assert config["env_kwargs"]["max_repeats"] == 3  # kept, not reset to the preset's 2
     assert config["circuit_kwargs"]["memory_size"] == 8
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 25
