@@ -151,10 +151,13 @@ class RepeatCopyEnv(BitSequenceEnv):
     - `min_repeats`, `max_repeats` (ints >= 1, min <= max; default 1, 2): repeat count range.
     - `repeat_norm` (float > 0, default 10): divisor of the count for "linear" normalisation.
     - `normalisation` ("linear": count / repeat_norm, deepmind/dnc, the default; "standard": mean
-      0, variance 1 over the training range, the NTM paper; "none": the raw count).
+      0, variance 1 over the training range, the NTM paper; "none": the raw count). The count
+      step is all zeros but for the count, so a count value near 0 ("standard" puts 5 and 6 of
+      1..10 at -0.17 and +0.17) makes it nearly an all-zero word.
     - `zero_items` (float in [0, 1], default 0): probability that a word, once drawn, is set to
       all zeros. 0 is the papers' task (an all-zero word once in 2**bits); more is a training
-      option, for models that fail on that word (docs/results/rc-repeated-items).
+      option, for models that fail on that word (docs/results/rc-repeated-items); models trained
+      so may read a count near 0 as one more word (docs/results/length-generalisation.md, 21).
     - `reward_mode` ("none", "bit", "vector" or "sparse"; default "none").
     - `render_mode` (None, "ansi" or "rgb_array").
 
