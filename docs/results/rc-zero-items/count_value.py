@@ -5,10 +5,11 @@ are -0.17 and +0.17 on the count channel, and the count step is otherwise all ze
 that training with `zero_items` teaches the circuit to take as an item. This script holds the
 items fixed and sets the count step's value by hand, then scores only the first repetition of the
 copy (every count asks for at least one, so the target is the same for every value, and neither
-the stop nor the count is scored). `SEQUENCES` sequences of uniform 8-bit
-items with no all-zero item, at lengths 10 (the training range's longest) and 20; per count value,
-the copy's bit errors per sequence in those repetitions (mean), the share of sequences whose
-first output step is already wrong, and failures (more than a fifth of the scored bits wrong).
+the stop nor the count is scored). The episodes are laid out by repeats.py's `episode_batch`.
+`SEQUENCES` sequences of uniform 8-bit items with no all-zero item, at lengths 10 (the training
+range's longest) and 20; per count value, the copy's bit errors per sequence in that repetition
+(mean), the share of sequences whose first output step is already wrong, and failures (more than
+a fifth of the scored bits wrong).
 
     python docs/results/rc-zero-items/count_value.py CHECKPOINT... > count-value.md
 """
@@ -16,6 +17,7 @@ first output step is already wrong, and failures (more than a fifth of the score
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +25,10 @@ import torch
 from memagents.evaluation import load_circuit
 from memtasks.sampling import normalise_repeats
 
-BITS, SEQUENCES, SEED, SCORED = 8, 500, 11, 1
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rc-repeated-items"))
+import repeats as task  # noqa: E402  (the episode layout, checked bit-equal to the env's)
+
+BITS, SEQUENCES, SEED = task.BITS, 500, 11
 LENGTHS = (10, 20)
 REPEATS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 20)  # the counts whose values are fed, and 0.0
 
@@ -42,24 +47,18 @@ def count_value(repeats: int, kwargs: dict) -> float:
 
 
 @torch.no_grad()
-def scored_copy(circuit, items: np.ndarray, value: float):
-    """Wrong bits per sequence in the first SCORED repetitions; is output step 0 already wrong?"""
-    B, L, _ = items.shape
-    T = L + 2 + L * SCORED
-    inputs = np.zeros((B, T, BITS + 2), np.float32)
-    inputs[:, 0, BITS] = 1.0
-    inputs[:, 1 : L + 1, :BITS] = items
-    inputs[:, L + 1, BITS + 1] = value
-    targets = np.tile(items, (1, SCORED, 1))  # (B, L * SCORED, BITS)
-    state = circuit.initial_state(B)
-    wrong = np.zeros((B, L * SCORED))
-    x = torch.from_numpy(inputs)
-    for t in range(T):
-        logits, state = circuit(x[:, t], state)
+def first_repetition(circuit, items: np.ndarray, value: float, kwargs: dict):
+    """Wrong bits per sequence in the copy's first repetition; is output step 0 already wrong?"""
+    L = items.shape[1]
+    inputs, targets, _ = task.episode_batch(items, 1, kwargs)
+    inputs[:, L + 1, BITS + 1] = value  # the count step, set by hand
+    state = circuit.initial_state(inputs.shape[0])
+    wrong = torch.zeros(inputs.shape[0], L)
+    for t in range(2 * L + 2):  # up to the first repetition's last step; the stop is not scored
+        logits, state = circuit(inputs[:, t], state)
         if t >= L + 2:
-            bits = (logits[:, :BITS] > 0).float().numpy()
-            wrong[:, t - L - 2] = (bits != targets[:, t - L - 2]).sum(-1)
-    return wrong.sum(1), wrong[:, 0] > 0
+            wrong[:, t - L - 2] = ((logits[:, :BITS] > 0).float() != targets[:, t, :BITS]).sum(-1)
+    return wrong.sum(1).numpy(), (wrong[:, 0] > 0).numpy()
 
 
 def main(paths: list[str]) -> None:
@@ -77,13 +76,13 @@ def main(paths: list[str]) -> None:
     for path in paths:
         loaded = load_circuit(path)
         circuit, kwargs = loaded.circuit.eval(), loaded.config.env_kwargs
-        values = {f"{count_value(r, kwargs):+.2f} ({r})": count_value(r, kwargs) for r in REPEATS}
-        values["+0.00 (none)"] = 0.0
-        for label, value in sorted(values.items(), key=lambda kv: kv[1]):
+        values = [(count_value(r, kwargs), f"({r})") for r in REPEATS] + [(0.0, "(none)")]
+        for value, name in sorted(values):
+            label = f"{value:+.2f} {name}"
             cells = []
             for length in LENGTHS:
-                wrong, first = scored_copy(circuit, item_sets[length], value)
-                whole = wrong > BITS * length * SCORED / 5
+                wrong, first = first_repetition(circuit, item_sets[length], value, kwargs)
+                whole = wrong > BITS * length / 5
                 cells.append(f"{wrong.mean():.2f} / {first.mean():.0%} / {whole.mean():.0%}")
             print(f"| {path} | {label} | {cells[0]} | {cells[1]} |")
     print(
