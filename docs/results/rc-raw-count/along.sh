@@ -51,3 +51,14 @@ python scripts/evaluate.py --model "raw-count=$first/seed[1-5]/checkpoints/last.
     | sed -e "s#$runs/##" -e "s#$first/#first-#" > "$out/ten-seeds/per-seed.txt"
 python scripts/head_traces.py --checkpoint "$runs/seed*/checkpoints/last.pt" --conditions $conditions \
     --episodes 20 --out "$out/ten-seeds/head-traces-6-10.md"
+# Where the stop goes: length 20 with 6-9 repetitions and 12-18 items with 10, then the same
+# weights with 192 and 512 memory slots instead of 256.
+python scripts/head_traces.py --checkpoint "$runs/seed*/checkpoints/last.pt" --conditions \
+    length=20,repeats=6 length=20,repeats=7 length=20,repeats=8 length=20,repeats=9 \
+    length=12,repeats=10 length=14,repeats=10 length=16,repeats=10 length=18,repeats=10 \
+    --episodes 20 --out "$out/ten-seeds/stop-grid.md"
+for slots in 192 512; do
+    python scripts/evaluate.py --model "m$slots=$runs/seed*/checkpoints/last.pt" --memory-size "$slots" \
+        --conditions length=20,repeats=10 length=10,repeats=20 length=20,repeats=8 \
+        --sequences "$sequences" --out "$runs/memory-$slots" | grep '^m[0-9]' | sed "s#$runs/##"
+done > "$out/ten-seeds/memory-size.txt"
