@@ -743,9 +743,9 @@ PRESETS["ntm-repeat-copy-zeros"] = dataclasses.replace(
 # model to copy (docs/results/length-generalisation.md, sections 21-22). A change to the paper's
 # task encoding, so a variant of its setting. Over 10 seeds (1..10) on evaluate.py's 1,000
 # sequences: 10 of 10 solved (median step 3,200), 4.5 (0.16-113) bit errors per sequence at
-# (length 20, repeats 10), three seeds under 1, and 40 (9.3-826) at (10, 20). Neither goal is met;
-# the seeds traced (6-10) fail at the stop: at (20, 10) two copy all 200 steps and miss only the
-# end marker, and at (10, 20) all five stop after 11-17 repetitions.
+# (length 20, repeats 10), three seeds under 1, and 40 (9.3-826) at (10, 20). Neither goal is met:
+# at (10, 20) the seeds traced (6-10) all stop after 11-17 repetitions; at (20, 10) two copy all
+# 200 steps and mostly miss only the end marker, two go wrong at output step 180, one meets it.
 PRESETS["ntm-repeat-copy-raw"] = dataclasses.replace(
     PRESETS["ntm-repeat-copy-zeros"],
     env_kwargs={**PRESETS["ntm-repeat-copy-zeros"].env_kwargs, "normalisation": "none"},
