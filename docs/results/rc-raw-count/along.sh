@@ -62,3 +62,9 @@ for slots in 192 512; do
         --conditions length=20,repeats=10 length=10,repeats=20 length=20,repeats=8 \
         --sequences "$sequences" --out "$runs/memory-$slots" | grep '^m[0-9]' | sed "s#$runs/##"
 done > "$out/ten-seeds/memory-size.txt"
+# Seeds 1-5 (train.sh) with 256 (as trained) and 512 slots, on the same 300 sequences.
+for slots in 256 512; do
+    python scripts/evaluate.py --model "m$slots=$first/seed[1-5]/checkpoints/last.pt" --memory-size "$slots" \
+        --conditions length=20,repeats=10 length=10,repeats=20 length=20,repeats=8 \
+        --sequences "$sequences" --out "$first/memory-$slots" | grep '^m[0-9]' | sed "s#$first/#first-#"
+done > "$out/ten-seeds/memory-size-1-5.txt"
