@@ -68,3 +68,7 @@ for slots in 256 512; do
         --conditions length=20,repeats=10 length=10,repeats=20 length=20,repeats=8 \
         --sequences "$sequences" --out "$first/memory-$slots" | grep '^m[0-9]' | sed "s#$first/#first-#"
 done > "$out/ten-seeds/memory-size-1-5.txt"
+python scripts/head_traces.py --checkpoint "$first/seed[23]/checkpoints/last.pt" --memory-size 512 \
+    --conditions length=20,repeats=10 length=10,repeats=20 --episodes 20 \
+    --out "$out/ten-seeds/head-traces-2-3-512.md"
+sed -i "s#$first/#first-#g" "$out/ten-seeds/head-traces-2-3-512.md"
