@@ -4,9 +4,10 @@ along the run, not only at its end.
 
     python docs/results/rc-raw-count/snapshots.py SEED RUNS_DIR [KEEP [MAX_STEPS]]
 
-The run is the same as train.sh's (`scripts/train.py --preset ntm-repeat-copy-long --env-kwarg
-normalisation=none --train-env-kwarg zero_items=0.1 --seed SEED`): the same config and the same
-loop (`memagents.training.fit`); only its "checkpoint" callback adds the copies, as
+The run is the preset ntm-repeat-copy-raw, the same config as train.sh's (`scripts/train.py
+--preset ntm-repeat-copy-long --env-kwarg normalisation=none --train-env-kwarg zero_items=0.1
+--seed SEED`), and the same loop (`memagents.training.fit`); only its "checkpoint" callback adds
+the copies, as
 RUNS_DIR/seedSEED/checkpoints/step-NNNNN.pt.
 """
 
@@ -24,10 +25,10 @@ from memagents.training import EXIT_CODES, SupervisedTrainer, fit
 def main() -> int:
     seed, runs_dir = int(sys.argv[1]), Path(sys.argv[2])
     keep = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
-    overrides = {"seed": seed, "env_kwargs": {"normalisation": "none"}}
+    overrides = {"seed": seed}
     if len(sys.argv) > 4:  # a shorter run, to check it against train.py's
         overrides["max_steps"] = int(sys.argv[4])
-    config = resolve_config(None, "ntm-repeat-copy-zeros", overrides)
+    config = resolve_config(None, "ntm-repeat-copy-raw", overrides)
     trainer = SupervisedTrainer(config)
     run = Run.create(runs_dir, f"seed{seed}")
 
